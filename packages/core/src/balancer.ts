@@ -1,0 +1,505 @@
+import { defaultClock, type Clock } from './clock';
+import { BallastError, InvalidConfigError, NoInstanceError } from './errors';
+import { Events, silentLogger } from './events';
+import { HealthModel, parseHealthOptions } from './health/model';
+import { isPlainObject, Member, parseInstance, parsePatch, type InstanceSpec } from './instance';
+import { defaultRandom, type Random } from './random';
+import { createStrategy, isBuiltin, type AnyStrategy } from './strategies';
+import type { BuiltinStrategy, StrategyHost } from './strategies/strategy';
+import type {
+  Balancer,
+  BalancerEventName,
+  BalancerOptions,
+  BalancerSnapshot,
+  Instance,
+  InstanceInput,
+  InstancePatch,
+  InstanceSnapshot,
+  InstanceState,
+  Lease,
+  Listener,
+  Logger,
+  Outcome,
+  PickContext,
+} from './types';
+
+const OPTION_KEYS = new Set(['service', 'instances', 'strategy', 'health', 'clock', 'random', 'logger']);
+/** How often the lazy maintenance step (score recovery) runs, on the balancer's clock. */
+const TICK_MS = 1_000;
+/** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
+const MAX_SUBPOOLS = 64;
+
+/**
+ * Creates a balancer for one upstream service. Throws `InvalidConfigError`
+ * (`BALLAST_INVALID_CONFIG`) naming the field if any option is invalid.
+ *
+ * @example
+ * const balancer = createBalancer({ instances: ['http://10.0.0.1:3000', 'http://10.0.0.2:3000'] });
+ * const lease = balancer.pick();
+ * try { await send(lease.instance.url); lease.release({ ok: true }); }
+ * catch (error) { lease.release({ ok: false, error }); }
+ */
+export function createBalancer(options: BalancerOptions): Balancer {
+  return new BalancerImpl(options);
+}
+
+class LeaseImpl implements Lease {
+  private released = false;
+
+  constructor(
+    private readonly owner: BalancerImpl,
+    readonly instance: Member,
+    readonly startedAt: number,
+  ) {}
+
+  release(outcome: Outcome): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.settle(this.instance, this.startedAt, outcome);
+  }
+}
+
+/** The mutable context handed to strategies, reused from pick to pick. */
+interface PickState {
+  key: string | undefined;
+  now: number;
+  isPool: boolean;
+  readonly random: Random;
+}
+
+class BalancerImpl implements Balancer, StrategyHost {
+  readonly service: string;
+  readonly random: Random;
+  membersVersion = 0;
+
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly events: Events;
+  private readonly health: HealthModel;
+  private readonly impl: AnyStrategy;
+  private readonly builtin: BuiltinStrategy | undefined;
+
+  private readonly byId = new Map<string, Member>();
+  private list: Member[] = [];
+  private readonly drainingMembers = new Set<Member>();
+  private readonly freeSlots: number[] = [];
+  private slotCount = 0;
+
+  private pool: Member[] = [];
+  private poolDirty = true;
+  private readonly subpools = new Map<string, Member[]>();
+  private readonly state: PickState;
+  private pickSeq = 0;
+  private nextTickAt: number;
+  private lastTickAt: number;
+  private closed = false;
+  private hasPickListeners = false;
+  private hasReleaseListeners = false;
+
+  constructor(options: BalancerOptions) {
+    const raw: unknown = options;
+    if (!isPlainObject(raw)) throw new InvalidConfigError('options', raw, 'expected an options object');
+    for (const key of Object.keys(raw)) {
+      if (!OPTION_KEYS.has(key)) {
+        throw new InvalidConfigError(
+          key,
+          raw[key],
+          `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}`,
+        );
+      }
+    }
+    this.service = parseService(options.service);
+    this.clock = parseFunction(options.clock, 'clock', defaultClock);
+    this.random = parseFunction(options.random, 'random', defaultRandom);
+    this.logger = parseLogger(options.logger);
+    this.events = new Events(this.logger);
+    this.health = new HealthModel(parseHealthOptions(options.health));
+    this.impl = createStrategy(options.strategy, this);
+    this.builtin = isBuiltin(this.impl) ? this.impl : undefined;
+    this.state = { key: undefined, now: 0, isPool: true, random: this.random };
+
+    const now = this.clock();
+    this.nextTickAt = now + TICK_MS;
+    this.lastTickAt = now;
+    const instances = options.instances ?? [];
+    if (!Array.isArray(instances))
+      throw new InvalidConfigError('instances', instances, 'expected an array of URLs or instance objects');
+    const specs = instances.map((input: InstanceInput, i) => parseInstance(input, `instances[${i}]`));
+    for (const [i, spec] of specs.entries()) {
+      if (this.byId.has(spec.id))
+        throw new InvalidConfigError(`instances[${i}].id`, spec.id, 'duplicate instance id');
+      this.insert(spec, now);
+    }
+  }
+
+  get strategy(): string {
+    return this.impl.name;
+  }
+
+  members(): readonly Member[] {
+    return this.list;
+  }
+
+  pick(ctx?: PickContext): Lease {
+    if (this.closed)
+      throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
+    const now = this.clock();
+    if (now >= this.nextTickAt) this.tick(now);
+    if (this.poolDirty) this.rebuildPool();
+
+    const state = this.state;
+    state.now = now;
+    state.key = undefined;
+    state.isPool = true;
+    let candidates = this.pool;
+    let exclude: ReadonlySet<string> | undefined;
+    if (ctx != null) {
+      const key = ctx.key;
+      if (typeof key === 'string') state.key = key;
+      else if (typeof key === 'number') state.key = String(key);
+      if (ctx.match != null) {
+        candidates = this.subpool(ctx.match);
+        state.isPool = false;
+      }
+      if (ctx.exclude != null) exclude = toSet(ctx.exclude);
+    }
+
+    const chosen =
+      exclude === undefined ? this.choose(candidates) : this.chooseExcluding(candidates, exclude);
+    if (chosen === undefined) throw this.noInstance(candidates, exclude);
+
+    chosen.inflight += 1;
+    chosen.lastPickSeq = ++this.pickSeq;
+    this.builtin?.onLoad?.(chosen);
+    const lease = new LeaseImpl(this, chosen, now);
+    if (this.hasPickListeners) this.events.emit('pick', { service: this.service, lease });
+    return lease;
+  }
+
+  /** Called once per lease by `Lease.release`. */
+  settle(member: Member, startedAt: number, outcome: Outcome): void {
+    const valid = typeof outcome === 'object' && outcome !== null;
+    const ok = valid && outcome.ok === true;
+    const given = valid ? outcome.latencyMs : undefined;
+    let latencyMs: number;
+    let now: number;
+    // A caller that measured the latency saves a clock read: the release happened at
+    // startedAt + latency on the same clock, near enough for every use of `now` here.
+    if (typeof given === 'number' && given >= 0 && given < Infinity) {
+      latencyMs = given;
+      now = startedAt + given;
+    } else {
+      now = this.clock();
+      latencyMs = now > startedAt ? now - startedAt : 0;
+    }
+
+    member.inflight -= 1;
+    this.health.record(member, ok, latencyMs, now);
+    const builtin = this.builtin;
+    if (builtin !== undefined) {
+      builtin.onOutcome?.(member, latencyMs, ok, now);
+      builtin.onLoad?.(member);
+    }
+    if (member.draining) {
+      if (member.inflight === 0) this.forget(member);
+    } else if (this.health.isHealthy(member) !== (member.state === 'healthy')) {
+      this.reassess(member, ok ? 'success' : 'failure');
+    }
+    if (this.hasReleaseListeners) {
+      this.events.emit('release', {
+        service: this.service,
+        instance: member,
+        outcome: valid ? outcome : { ok },
+        latencyMs,
+      });
+    }
+  }
+
+  add(input: InstanceInput): Instance {
+    this.assertOpen();
+    const spec = parseInstance(input, 'instance');
+    if (this.byId.has(spec.id)) throw new InvalidConfigError('instance.id', spec.id, 'duplicate instance id');
+    return this.insert(spec, this.clock());
+  }
+
+  remove(id: string): boolean {
+    const member = this.byId.get(id);
+    if (member === undefined) return false;
+    this.byId.delete(id);
+    this.list = this.list.filter((m) => m !== member);
+    this.membersChanged();
+    if (member.inflight > 0) {
+      member.draining = true;
+      member.state = 'draining';
+      this.drainingMembers.add(member);
+    } else {
+      this.forget(member);
+    }
+    this.events.emit('instance-removed', { service: this.service, instance: member });
+    this.logger.info(
+      { service: this.service, instance: id, inflight: member.inflight },
+      'ballast: instance removed',
+    );
+    return true;
+  }
+
+  update(id: string, patch: InstancePatch): Instance {
+    const member = this.byId.get(id);
+    if (member === undefined) throw new InvalidConfigError('id', id, 'no instance with this id');
+    const valid = parsePatch(patch, 'patch');
+    if (valid.weight !== undefined) {
+      member.weight = valid.weight;
+      member.effectiveWeight = valid.weight;
+    }
+    if (valid.zone !== undefined) member.zone = valid.zone;
+    if (valid.metadata !== undefined) member.metadata = valid.metadata;
+    this.membersChanged();
+    this.events.emit('instance-updated', { service: this.service, instance: member });
+    return member;
+  }
+
+  get(id: string): Instance | undefined {
+    return this.byId.get(id);
+  }
+
+  instances(): readonly Instance[] {
+    return this.list.slice();
+  }
+
+  snapshot(): BalancerSnapshot {
+    const instances: InstanceSnapshot[] = [];
+    for (const m of this.list) instances.push(snapshotOf(m));
+    for (const m of this.drainingMembers) instances.push(snapshotOf(m));
+    return { service: this.service, strategy: this.strategy, instances };
+  }
+
+  on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
+    if (typeof listener !== 'function')
+      throw new InvalidConfigError('listener', listener, 'expected a function');
+    this.events.on(event, listener);
+    this.listenersChanged();
+    return this;
+  }
+
+  off<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
+    this.events.off(event, listener);
+    this.listenersChanged();
+    return this;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events.clear();
+    this.listenersChanged();
+  }
+
+  /** Per-pick events are checked with a field read, not a map lookup. */
+  private listenersChanged(): void {
+    this.hasPickListeners = this.events.has('pick');
+    this.hasReleaseListeners = this.events.has('release');
+  }
+
+  private choose(candidates: readonly Member[]): Member | undefined {
+    if (this.builtin !== undefined) return this.builtin.pick(candidates, this.state);
+    return this.chooseCustom(candidates);
+  }
+
+  private chooseExcluding(candidates: readonly Member[], exclude: ReadonlySet<string>): Member | undefined {
+    if (exclude.size === 0) return this.choose(candidates);
+    // Random strategies draw independently, so a second draw is cheaper than filtering the pool.
+    if (this.builtin?.randomized === true) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const chosen = this.builtin.pick(candidates, this.state);
+        if (chosen === undefined || !exclude.has(chosen.id)) return chosen;
+      }
+    }
+    this.state.isPool = false;
+    return this.choose(candidates.filter((m) => !exclude.has(m.id)));
+  }
+
+  private chooseCustom(candidates: readonly Member[]): Member | undefined {
+    let chosen: unknown;
+    try {
+      chosen = this.impl.pick(candidates, this.state);
+    } catch (error) {
+      throw new BallastError('BALLAST_STRATEGY_ERROR', `Strategy "${this.impl.name}" threw`, {
+        cause: error,
+      });
+    }
+    if (chosen === undefined) return undefined;
+    if (!(chosen instanceof Member) || !candidates.includes(chosen)) {
+      throw new BallastError(
+        'BALLAST_STRATEGY_ERROR',
+        `Strategy "${this.impl.name}" returned something that is not one of the candidates`,
+      );
+    }
+    return chosen;
+  }
+
+  private noInstance(
+    candidates: readonly Member[],
+    exclude: ReadonlySet<string> | undefined,
+  ): NoInstanceError {
+    const reason =
+      this.list.length === 0
+        ? 'the pool is empty'
+        : this.pool.length === 0
+          ? `none of ${this.list.length} instances is healthy`
+          : candidates.length === 0
+            ? 'no instance matches'
+            : exclude !== undefined
+              ? 'every candidate is excluded'
+              : 'the strategy chose none';
+    return new NoInstanceError(this.service, reason);
+  }
+
+  private insert(spec: InstanceSpec, now: number): Member {
+    const slot = this.freeSlots.pop() ?? this.slotCount++;
+    const member = new Member(spec, slot, now);
+    this.byId.set(member.id, member);
+    this.list.push(member);
+    this.membersChanged();
+    this.events.emit('instance-added', { service: this.service, instance: member });
+    return member;
+  }
+
+  /** Drops a removed member for good, once it has no lease left. */
+  private forget(member: Member): void {
+    this.drainingMembers.delete(member);
+    this.freeSlots.push(member.slot);
+  }
+
+  private membersChanged(): void {
+    this.membersVersion += 1;
+    this.poolDirty = true;
+  }
+
+  /** Re-derives a member's state from its score; a change of eligibility invalidates the pool. */
+  private reassess(member: Member, reason: string): void {
+    const next: InstanceState = this.health.isHealthy(member) ? 'healthy' : 'unhealthy';
+    const from = member.state;
+    if (next === from) return;
+    member.state = next;
+    this.poolDirty = true;
+    this.events.emit('health-change', { service: this.service, instance: member, from, to: next, reason });
+    const level = next === 'healthy' ? 'info' : 'warn';
+    this.logger[level](
+      { service: this.service, instance: member.id, from, to: next, reason, health: member.health },
+      'ballast: instance health changed',
+    );
+  }
+
+  private rebuildPool(): void {
+    const pool: Member[] = [];
+    for (const m of this.list) {
+      m.eligible = m.state === 'healthy';
+      if (m.eligible) pool.push(m);
+    }
+    this.pool = pool;
+    this.subpools.clear();
+    this.poolDirty = false;
+  }
+
+  private subpool(match: Readonly<Record<string, string>>): Member[] {
+    if (!isPlainObject(match)) return [];
+    const key = JSON.stringify(match);
+    let members = this.subpools.get(key);
+    if (members === undefined) {
+      members = this.pool.filter((m) => m.matches(match));
+      if (this.subpools.size >= MAX_SUBPOOLS) this.subpools.clear();
+      this.subpools.set(key, members);
+    }
+    return members;
+  }
+
+  /** Lazy maintenance, run from `pick()` at most once per TICK_MS of the balancer's clock. */
+  private tick(now: number): void {
+    const since = this.lastTickAt;
+    this.lastTickAt = now;
+    this.nextTickAt = now + TICK_MS;
+    for (const m of this.list) {
+      // Only members idle for a tick recover: one in use is judged by its outcomes.
+      if (m.successRate < 1 && m.lastOutcomeAt <= now - TICK_MS) {
+        this.health.recover(m, now - Math.max(since, m.lastOutcomeAt));
+        this.reassess(m, 'recovered');
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
+  }
+}
+
+function snapshotOf(m: Member): InstanceSnapshot {
+  return {
+    id: m.id,
+    url: m.url,
+    weight: m.weight,
+    effectiveWeight: m.effectiveWeight,
+    ...(m.zone === undefined ? {} : { zone: m.zone }),
+    metadata: { ...m.metadata },
+    inflight: m.inflight,
+    health: m.health,
+    state: m.state,
+    requests: m.requests,
+    failures: m.failures,
+    successRate: m.successRate,
+    latencyMs: m.latencyMs,
+  };
+}
+
+function toSet(ids: Iterable<string>): ReadonlySet<string> | undefined {
+  if (ids instanceof Set) return ids as ReadonlySet<string>;
+  if (
+    typeof ids === 'string' ||
+    typeof (ids as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function'
+  )
+    return undefined;
+  const set = new Set<string>();
+  for (const id of ids) if (typeof id === 'string') set.add(id);
+  return set;
+}
+
+function parseService(value: unknown): string {
+  if (value === undefined) return 'default';
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
+    throw new InvalidConfigError('service', value, 'expected a non-empty string of at most 128 characters');
+  }
+  return value;
+}
+
+function parseFunction<T>(value: unknown, field: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'function') throw new InvalidConfigError(field, value, 'expected a function');
+  return value as T;
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Accepts any pino-shaped object; a method that is missing is silent, one that throws is ignored. */
+function parseLogger(value: unknown): Logger {
+  if (value === undefined) return silentLogger;
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidConfigError('logger', value, 'expected a pino-compatible logger');
+  const source = value as Record<string, unknown>;
+  const logger = {} as Record<(typeof LEVELS)[number], Logger['info']>;
+  for (const level of LEVELS) {
+    const method = source[level];
+    if (method !== undefined && typeof method !== 'function')
+      throw new InvalidConfigError(`logger.${level}`, method, 'expected a function');
+    logger[level] =
+      typeof method === 'function'
+        ? (obj, msg) => {
+            try {
+              (method as Logger['info']).call(value, obj, msg);
+            } catch {
+              // A broken logger must not break a request.
+            }
+          }
+        : () => {};
+  }
+  return logger;
+}

@@ -1,0 +1,33 @@
+/**
+ * @ballast/core: health-aware load balancing, framework-agnostic and dependency-free.
+ *
+ * @packageDocumentation
+ */
+export { createBalancer } from './balancer';
+export { BallastError, InvalidConfigError, NoInstanceError, type BallastErrorCode } from './errors';
+export { defaultClock, type Clock } from './clock';
+export { defaultRandom, seededRandom, type Random } from './random';
+export { STRATEGY_NAMES } from './strategies';
+export type {
+  Balancer,
+  BalancerEventName,
+  BalancerEvents,
+  BalancerOptions,
+  BalancerSnapshot,
+  HealthOptions,
+  Instance,
+  InstanceConfig,
+  InstanceInput,
+  InstancePatch,
+  InstanceSnapshot,
+  InstanceState,
+  Lease,
+  Listener,
+  Logger,
+  Outcome,
+  PickContext,
+  Strategy,
+  StrategyContext,
+  StrategyName,
+  StrategyOption,
+} from './types';

@@ -1,0 +1,208 @@
+import { InvalidConfigError } from './errors';
+import type { Instance, InstanceInput, InstancePatch, InstanceState } from './types';
+
+const MAX_ID_LENGTH = 256;
+const MAX_ZONE_LENGTH = 128;
+const MAX_METADATA_KEYS = 64;
+const MAX_METADATA_KEY_LENGTH = 128;
+const MAX_METADATA_VALUE_LENGTH = 1024;
+/** Weights above this carry no extra meaning and only invite float trouble. */
+const MAX_WEIGHT = 1e6;
+const INSTANCE_KEYS = new Set(['id', 'url', 'weight', 'zone', 'metadata']);
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A validated instance configuration. */
+export interface InstanceSpec {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly zone: string | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Validates one instance as given by a user, discovery or a config file; `field` names it in
+ * errors (for example `instances[2]`). Throws `InvalidConfigError` naming the exact field.
+ */
+export function parseInstance(input: InstanceInput, field: string): InstanceSpec {
+  if (typeof input === 'string') input = { url: input };
+  if (!isPlainObject(input))
+    throw new InvalidConfigError(
+      field,
+      input,
+      'expected a URL string or { url, id?, weight?, zone?, metadata? }',
+    );
+  for (const key of Object.keys(input)) {
+    if (!INSTANCE_KEYS.has(key))
+      throw new InvalidConfigError(
+        `${field}.${key}`,
+        (input as Record<string, unknown>)[key],
+        'unknown field',
+      );
+  }
+  const url = parseUrl(input.url, `${field}.url`);
+  const id = input.id === undefined ? url.origin : checkString(input.id, `${field}.id`, MAX_ID_LENGTH);
+  return {
+    id,
+    url: url.href,
+    weight: input.weight === undefined ? 1 : parseWeight(input.weight, `${field}.weight`),
+    zone: input.zone === undefined ? undefined : checkString(input.zone, `${field}.zone`, MAX_ZONE_LENGTH),
+    metadata:
+      input.metadata === undefined ? EMPTY_METADATA : parseMetadata(input.metadata, `${field}.metadata`),
+  };
+}
+
+/** Validates an `update()` patch; returns only the fields it sets. */
+export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
+  if (!isPlainObject(patch))
+    throw new InvalidConfigError(field, patch, 'expected { weight?, zone?, metadata? }');
+  const out: { weight?: number; zone?: string; metadata?: Readonly<Record<string, string>> } = {};
+  for (const key of Object.keys(patch)) {
+    const value = (patch as Record<string, unknown>)[key];
+    if (key === 'weight') out.weight = parseWeight(value, `${field}.weight`);
+    else if (key === 'zone') out.zone = checkString(value, `${field}.zone`, MAX_ZONE_LENGTH);
+    else if (key === 'metadata') out.metadata = parseMetadata(value, `${field}.metadata`);
+    else
+      throw new InvalidConfigError(`${field}.${key}`, value, 'only weight, zone and metadata can be updated');
+  }
+  return out;
+}
+
+export function parseWeight(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_WEIGHT) {
+    throw new InvalidConfigError(field, value, `expected a finite number > 0 and <= ${MAX_WEIGHT}`);
+  }
+  return value;
+}
+
+function parseUrl(value: unknown, field: string): URL {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) {
+    throw new InvalidConfigError(field, value, 'expected an absolute http(s) URL');
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidConfigError(field, value, 'expected an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidConfigError(field, value, 'expected an absolute http(s) URL');
+  }
+  if (url.username !== '' || url.password !== '') {
+    // Credentials would end up in snapshots, logs and metrics labels.
+    throw new InvalidConfigError(field, value, 'credentials in the URL are not allowed');
+  }
+  return url;
+}
+
+function checkString(value: unknown, field: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new InvalidConfigError(
+      field,
+      value,
+      `expected a non-empty string of at most ${maxLength} characters`,
+    );
+  }
+  return value;
+}
+
+function parseMetadata(value: unknown, field: string): Readonly<Record<string, string>> {
+  if (!isPlainObject(value)) throw new InvalidConfigError(field, value, 'expected a flat object of strings');
+  const keys = Object.keys(value);
+  if (keys.length > MAX_METADATA_KEYS) {
+    throw new InvalidConfigError(field, value, `expected at most ${MAX_METADATA_KEYS} keys`);
+  }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const key of keys) {
+    if (key.length > MAX_METADATA_KEY_LENGTH || key.length === 0) {
+      throw new InvalidConfigError(
+        `${field}.${key.slice(0, 40)}`,
+        key,
+        `keys must have 1 to ${MAX_METADATA_KEY_LENGTH} characters`,
+      );
+    }
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item !== 'string' || item.length > MAX_METADATA_VALUE_LENGTH) {
+      throw new InvalidConfigError(
+        `${field}.${key}`,
+        item,
+        `expected a string of at most ${MAX_METADATA_VALUE_LENGTH} characters`,
+      );
+    }
+    out[key] = item;
+  }
+  return Object.freeze(out);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The live state of one instance. One class with every field set in the constructor keeps
+ * objects monomorphic, which the pick loop depends on for speed.
+ */
+export class Member implements Instance {
+  readonly id: string;
+  readonly url: string;
+  weight: number;
+  effectiveWeight: number;
+  zone: string | undefined;
+  metadata: Readonly<Record<string, string>>;
+  /** Stable small integer, unique among the balancer's live members; strategies index arrays by it. */
+  readonly slot: number;
+
+  inflight = 0;
+  requests = 0;
+  failures = 0;
+  consecutiveFailures = 0;
+  successRate = 1;
+  latencyMs = 0;
+  health = 1;
+  state: InstanceState = 'healthy';
+  history = 0;
+  historyLength = 0;
+
+  /** Clock time of the last released outcome (ms). */
+  lastOutcomeAt: number;
+  /** Clock time the member joined (ms). */
+  readonly addedAt: number;
+  /** In the current eligible pool. */
+  eligible = true;
+  /** Removed from the balancer, finishing its in-flight leases. */
+  draining = false;
+
+  // Strategy scratch space. Each built-in strategy owns one field, so switching strategies
+  // (adaptive) keeps each one's state warm without a map lookup per pick.
+  /** Smooth weighted round-robin: current weight. */
+  currentWeight = 0;
+  /** Peak-EWMA: latency estimate (ms) and when it was last updated. */
+  peakEwmaMs = -1;
+  peakEwmaAt = 0;
+  /** Least connections: pick sequence number, for rotating ties. */
+  lastPickSeq = 0;
+
+  constructor(spec: InstanceSpec, slot: number, now: number) {
+    this.id = spec.id;
+    this.url = spec.url;
+    this.weight = spec.weight;
+    this.effectiveWeight = spec.weight;
+    this.zone = spec.zone;
+    this.metadata = spec.metadata;
+    this.slot = slot;
+    this.addedAt = now;
+    this.lastOutcomeAt = now;
+  }
+
+  /** Whether `zone` and metadata include every pair of `match`. */
+  matches(match: Readonly<Record<string, string>>): boolean {
+    for (const key in match) {
+      const want = match[key];
+      const have = key === 'zone' ? this.zone : this.metadata[key];
+      if (have !== want) return false;
+    }
+    return true;
+  }
+}

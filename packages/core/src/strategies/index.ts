@@ -1,0 +1,88 @@
+import { InvalidConfigError } from '../errors';
+import { isPlainObject } from '../instance';
+import type { Strategy, StrategyName, StrategyOption } from '../types';
+import { ConsistentHash } from './consistent-hash';
+import { LeastConnections } from './least-connections';
+import { PeakEwma } from './peak-ewma';
+import { PowerOfTwo } from './power-of-two';
+import { WeightedRandom } from './random';
+import { RoundRobin } from './round-robin';
+import type { BuiltinStrategy, StrategyHost } from './strategy';
+import { WeightedRoundRobin } from './weighted-round-robin';
+import { readOptions } from '../options';
+
+export const STRATEGY_NAMES: readonly StrategyName[] = [
+  'round-robin',
+  'weighted-round-robin',
+  'least-connections',
+  'power-of-two',
+  'peak-ewma',
+  'random',
+  'consistent-hash',
+  'adaptive',
+];
+
+type Factory = (options: Record<string, unknown>, host: StrategyHost, field: string) => BuiltinStrategy;
+
+const FACTORIES: Record<StrategyName, Factory> = {
+  'round-robin': (options, _host, field) => (readOptions(options, field, []), new RoundRobin()),
+  'weighted-round-robin': (options, _host, field) => new WeightedRoundRobin(options, field),
+  'least-connections': (options, _host, field) => (readOptions(options, field, []), new LeastConnections()),
+  'power-of-two': (options, _host, field) => (readOptions(options, field, []), new PowerOfTwo()),
+  'peak-ewma': (options, _host, field) => new PeakEwma(options, field),
+  random: (options, _host, field) => (readOptions(options, field, []), new WeightedRandom()),
+  'consistent-hash': (options, host, field) => new ConsistentHash(host, options, field),
+  adaptive: (options, _host, field) => {
+    throw new InvalidConfigError(field, options.name, "'adaptive' is reserved and not available yet");
+  },
+};
+
+/** A strategy that the balancer can drive: a built-in, or a user's object wrapped as one. */
+export type AnyStrategy = BuiltinStrategy | Strategy;
+
+const builtins = new WeakSet<AnyStrategy>();
+
+/** Whether `strategy` was made here (and so honours the `BuiltinStrategy` hooks). */
+export function isBuiltin(strategy: AnyStrategy): strategy is BuiltinStrategy {
+  return builtins.has(strategy);
+}
+
+/**
+ * Resolves the `strategy` option: a name, `{ name, ...options }`, or a custom strategy object
+ * (anything with a `pick` function).
+ */
+export function createStrategy(
+  option: StrategyOption | undefined,
+  host: StrategyHost,
+  field = 'strategy',
+): AnyStrategy {
+  if (option === undefined) return builtin(new PowerOfTwo());
+  if (typeof option === 'string') return builtin(factoryFor(option, field)({}, host, field));
+  if (typeof option === 'object' && option !== null) {
+    const candidate = option as unknown as Record<string, unknown>;
+    if (typeof candidate.pick === 'function') {
+      const name = candidate.name;
+      if (name !== undefined && typeof name !== 'string')
+        throw new InvalidConfigError(`${field}.name`, name, 'expected a string');
+      return option as Strategy;
+    }
+    if (isPlainObject(option))
+      return builtin(factoryFor(candidate.name, `${field}.name`)(candidate, host, field));
+  }
+  throw new InvalidConfigError(
+    field,
+    option,
+    `expected one of ${STRATEGY_NAMES.join(', ')}, { name, ...options } or an object with pick()`,
+  );
+}
+
+function factoryFor(name: unknown, field: string): Factory {
+  if (typeof name === 'string' && Object.prototype.hasOwnProperty.call(FACTORIES, name))
+    return FACTORIES[name as StrategyName];
+  throw new InvalidConfigError(field, name, `expected one of ${STRATEGY_NAMES.join(', ')}`);
+}
+
+function builtin(strategy: BuiltinStrategy): BuiltinStrategy {
+  builtins.add(strategy);
+  return strategy;
+}

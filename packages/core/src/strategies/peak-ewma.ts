@@ -1,0 +1,84 @@
+/**
+ * Peak EWMA: the power of two choices over a latency-aware cost,
+ *
+ *     cost = peakEwma(latency) × (in-flight + 1) / effective weight
+ *
+ * The latency estimate is "peak-sensitive": a response slower than the estimate replaces it at
+ * once, a faster one pulls it down with an exponential weight `w = exp(-Δt / τ)`, and while no
+ * response arrives the estimate decays toward zero, so an instance that was slow once is probed
+ * again later instead of starving. An instance with no data yet is assumed to be as fast as the
+ * pool's recent average (an EWMA over all its samples; `defaultRttMs` before the first one), so a
+ * new instance competes fairly instead of being shunned or flooded. A failed
+ * request counts as a sample of at least `failurePenaltyMs`, so an instance that fails fast does
+ * not look fast and attract traffic.
+ *
+ * Reference: Finagle's PeakEwma balancer (Twitter, 2016), as used by Linkerd and tower's
+ * `PeakEwma`. Choose it when instances differ in speed or a slow instance must be routed
+ * around quickly; it is the best default for latency-sensitive services. O(1) per pick.
+ */
+import type { Member } from '../instance';
+import type { StrategyContext } from '../types';
+import { choiceOfTwo, type BuiltinStrategy } from './strategy';
+import { readOptions } from '../options';
+
+/** Weight of one sample in the pool average: roughly the last hundred samples count. */
+const POOL_ALPHA = 0.01;
+
+export interface PeakEwmaOptions {
+  /** Decay time constant τ in ms. Default 10 000. */
+  readonly decayMs?: number;
+  /** Latency assumed for an instance with no sample while the pool has none either, ms. Default 30. */
+  readonly defaultRttMs?: number;
+  /** Smallest latency sample recorded for a failed request, ms. Default 1 000. */
+  readonly failurePenaltyMs?: number;
+}
+
+export class PeakEwma implements BuiltinStrategy {
+  readonly name = 'peak-ewma';
+  readonly randomized = true;
+  private readonly decayMs: number;
+  /** EWMA of every sample in the pool: the estimate for instances that have none of their own. */
+  private poolAverageMs: number;
+  private pooled = false;
+  private readonly failurePenaltyMs: number;
+  private readonly cost: (member: Member, now: number) => number;
+
+  constructor(options: PeakEwmaOptions = {}, field = 'strategy') {
+    const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs']);
+    this.decayMs = o.positive('decayMs', 10_000);
+    this.poolAverageMs = o.positive('defaultRttMs', 30);
+    this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 1_000);
+    this.cost = (member, now) =>
+      (this.estimate(member, now) * (member.inflight + 1)) / member.effectiveWeight;
+  }
+
+  pick(candidates: readonly Member[], ctx: StrategyContext): Member | undefined {
+    return choiceOfTwo(candidates, ctx.random, ctx.now, this.cost);
+  }
+
+  onOutcome(member: Member, latencyMs: number, ok: boolean, now: number): void {
+    const sample = ok ? latencyMs : Math.max(latencyMs, this.failurePenaltyMs);
+    if (this.pooled) this.poolAverageMs += POOL_ALPHA * (sample - this.poolAverageMs);
+    else this.poolAverageMs = sample;
+    this.pooled = true;
+    if (member.peakEwmaMs < 0) {
+      member.peakEwmaMs = sample;
+    } else {
+      const estimate = this.estimate(member, now);
+      if (sample > estimate) {
+        member.peakEwmaMs = sample;
+      } else {
+        const w = Math.exp(-Math.max(0, now - member.peakEwmaAt) / this.decayMs);
+        member.peakEwmaMs = estimate * w + sample * (1 - w);
+      }
+    }
+    member.peakEwmaAt = now;
+  }
+
+  /** The latency estimate at `now`, ms: decayed toward zero since the last sample. */
+  estimate(member: Member, now: number): number {
+    if (member.peakEwmaMs < 0) return this.poolAverageMs;
+    const elapsed = now - member.peakEwmaAt;
+    return elapsed > 0 ? member.peakEwmaMs * Math.exp(-elapsed / this.decayMs) : member.peakEwmaMs;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Round robin: each pick takes the next candidate in turn. O(1), no state but a cursor.
+ *
+ * Choose it for identical instances serving requests of similar cost; it ignores weights and
+ * load. For weights use `weighted-round-robin`; for uneven request cost, `power-of-two` or
+ * `peak-ewma`.
+ */
+import type { Member } from '../instance';
+import type { BuiltinStrategy } from './strategy';
+
+export class RoundRobin implements BuiltinStrategy {
+  readonly name = 'round-robin';
+  private cursor = 0;
+
+  pick(candidates: readonly Member[]): Member | undefined {
+    const n = candidates.length;
+    if (n === 0) return undefined;
+    // A cursor past the end (the pool shrank) wraps instead of growing without bound.
+    if (this.cursor >= n) this.cursor = 0;
+    return candidates[this.cursor++];
+  }
+}

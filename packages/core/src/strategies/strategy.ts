@@ -1,0 +1,71 @@
+import type { Member } from '../instance';
+import type { Random } from '../random';
+import type { Strategy, StrategyContext } from '../types';
+
+/** What a built-in strategy may read from its balancer besides the candidates of one pick. */
+export interface StrategyHost {
+  readonly random: Random;
+  /** Every live member, eligible or not (consistent hashing keeps keys stable across health changes). */
+  members(): readonly Member[];
+  /** Changes whenever membership or a weight changes. */
+  readonly membersVersion: number;
+}
+
+/**
+ * The contract of the built-in strategies: the public `Strategy` plus hooks the balancer calls
+ * so a strategy can keep an index (a heap, a table) instead of scanning the pool per pick.
+ *
+ * `candidates` is usually the balancer's cached eligible pool, the same array until the pool
+ * changes, so a strategy may key derived structures on its identity; after a retry's `exclude`
+ * or a `match` it is a different, smaller array and the strategy falls back to a plain scan.
+ */
+export interface BuiltinStrategy extends Strategy {
+  pick(candidates: readonly Member[], ctx: BuiltinContext): Member | undefined;
+  /** A member's in-flight count changed (after a pick or a release). */
+  onLoad?(member: Member): void;
+  /** A request on `member` completed. */
+  onOutcome?(member: Member, latencyMs: number, ok: boolean, now: number): void;
+  /**
+   * Whether two picks in a row are independent draws: then a pick that hit an excluded
+   * instance is simply drawn again instead of filtering the pool.
+   */
+  readonly randomized?: boolean;
+}
+
+/** The context built-in strategies get: whether `candidates` is the balancer's own pool. */
+export interface BuiltinContext extends StrategyContext {
+  /** True when `candidates` is the balancer's eligible pool, which `onLoad` keeps them informed of. */
+  readonly isPool: boolean;
+}
+
+/** Load of a member for the least-loaded family: (in-flight + 1) / effective weight. */
+export function loadOf(member: Member): number {
+  return (member.inflight + 1) / member.effectiveWeight;
+}
+
+/** A uniformly random index in [0, n). */
+export function randomIndex(random: Random, n: number): number {
+  // `random()` may return 1 - epsilon; the `min` keeps a sloppy custom source in range.
+  return Math.min(n - 1, Math.floor(random() * n));
+}
+
+/**
+ * The power of two choices: draws two distinct candidates uniformly at random (the second from
+ * the n - 1 others, as in Mitzenmacher's analysis) and returns the one with the lower cost; a tie
+ * goes to the first draw, which is itself random.
+ */
+export function choiceOfTwo(
+  candidates: readonly Member[],
+  random: Random,
+  now: number,
+  cost: (member: Member, now: number) => number,
+): Member | undefined {
+  const n = candidates.length;
+  if (n < 2) return candidates[0];
+  const i = randomIndex(random, n);
+  let j = randomIndex(random, n - 1);
+  if (j >= i) j += 1;
+  const a = candidates[i]!;
+  const b = candidates[j]!;
+  return cost(b, now) < cost(a, now) ? b : a;
+}

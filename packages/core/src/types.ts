@@ -1,0 +1,265 @@
+import type { Clock } from './clock';
+import type { Random } from './random';
+
+/** How an instance is configured: a plain URL string or an object. */
+export type InstanceInput = string | InstanceConfig;
+
+/** An upstream instance as configured. */
+export interface InstanceConfig {
+  /** Stable identity; defaults to the URL's origin. */
+  readonly id?: string;
+  /** Absolute http(s) URL of the instance. */
+  readonly url: string;
+  /** Relative capacity, a finite number > 0. Default 1. */
+  readonly weight?: number;
+  /** Locality, matchable through `pick({ match: { zone } })`. */
+  readonly zone?: string;
+  /** Flat string-to-string labels, matchable through `pick({ match })`. */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** The lifecycle state of an instance as reported by `snapshot()`. */
+export type InstanceState = 'healthy' | 'unhealthy' | 'ejected' | 'slow-start' | 'draining';
+
+/**
+ * A read-only view of an instance and its live state. The object is owned by the balancer and
+ * updated in place; read it, never write it.
+ */
+export interface Instance {
+  readonly id: string;
+  readonly url: string;
+  /** Configured weight. */
+  readonly weight: number;
+  /** Weight after slow start and server-reported load; what weighted strategies use. */
+  readonly effectiveWeight: number;
+  readonly zone: string | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Requests picked and not yet released. */
+  readonly inflight: number;
+  /** Released requests, in total and those that failed. */
+  readonly requests: number;
+  readonly failures: number;
+  /** Consecutive failed releases (reset by a success). */
+  readonly consecutiveFailures: number;
+  /** Exponentially weighted moving average of the success rate, in [0, 1]. */
+  readonly successRate: number;
+  /** Exponentially weighted moving average of latency in ms (0 until the first sample). */
+  readonly latencyMs: number;
+  /** Health score in [0, 1]; below the service's threshold the instance is not picked. */
+  readonly health: number;
+  readonly state: InstanceState;
+  /**
+   * The last outcomes, newest in bit 0 (1 = failure); `historyLength` of them are valid
+   * (up to 32).
+   */
+  readonly history: number;
+  readonly historyLength: number;
+}
+
+/** What a caller tells `pick()` about the request. */
+export interface PickContext {
+  /** Affinity key for `consistent-hash` (user id, session id...). */
+  readonly key?: string;
+  /** Instance ids not to pick, for example those already tried by a retry. */
+  readonly exclude?: Iterable<string>;
+  /** Only instances whose `zone` and metadata include these pairs. */
+  readonly match?: Readonly<Record<string, string>>;
+}
+
+/** The outcome of one request, given to `lease.release()`. */
+export interface Outcome {
+  readonly ok: boolean;
+  /** HTTP status, if there was one. */
+  readonly status?: number;
+  /** Measured latency; defaults to the time since the pick on the balancer's clock. */
+  readonly latencyMs?: number;
+  readonly error?: unknown;
+  /** Server-reported utilization in [0, 1] (ORCA); see the health model. */
+  readonly load?: number;
+}
+
+/** One picked instance, held for the duration of one request. */
+export interface Lease {
+  readonly instance: Instance;
+  /** Clock time of the pick, in ms. */
+  readonly startedAt: number;
+  /** Records the outcome and frees the slot. Idempotent: later calls are ignored. */
+  release(outcome: Outcome): void;
+}
+
+/**
+ * What a strategy sees for one pick. The object is reused from pick to pick: read it during
+ * `pick()`, never keep it.
+ */
+export interface StrategyContext {
+  readonly key: string | undefined;
+  /** Current time on the balancer's clock, ms. */
+  readonly now: number;
+  readonly random: Random;
+}
+
+/**
+ * A selection strategy: chooses one of the candidates the health model admits. It does no I/O
+ * and reads time and randomness only from the context. Returning `undefined` means "none".
+ */
+export interface Strategy {
+  readonly name: string;
+  pick(candidates: readonly Instance[], ctx: StrategyContext): Instance | undefined;
+}
+
+/** Names of the built-in strategies. */
+export type StrategyName =
+  | 'round-robin'
+  | 'weighted-round-robin'
+  | 'least-connections'
+  | 'power-of-two'
+  | 'peak-ewma'
+  | 'random'
+  | 'consistent-hash'
+  | 'adaptive';
+
+/** A strategy by name, by name with options, or a custom strategy object. */
+export type StrategyOption =
+  StrategyName | ({ readonly name: StrategyName } & Readonly<Record<string, unknown>>) | Strategy;
+
+/** A pino-compatible logger. Every method is optional to call; Ballast is silent without one. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Options of the health model. */
+export interface HealthOptions {
+  /** Instances with a health score below this are not picked. Default 0.5, per balancer. */
+  readonly threshold?: number;
+  /** Outcomes the success-rate average spans (α = 1 / window). Default 10. */
+  readonly window?: number;
+  /**
+   * Half-life, in ms, with which an idle instance's score recovers toward 1, so an instance
+   * taken out for failing is tried again. Default 10 000.
+   */
+  readonly recoveryHalfLifeMs?: number;
+}
+
+/** Options of `createBalancer`. */
+export interface BalancerOptions {
+  /** Name of the upstream service, for logs, events and metrics. Default `"default"`. */
+  readonly service?: string;
+  readonly instances?: readonly InstanceInput[];
+  /** Default `power-of-two`. */
+  readonly strategy?: StrategyOption;
+  readonly health?: HealthOptions;
+  /** Monotonic ms clock. Default: `performance.now()`. */
+  readonly clock?: Clock;
+  /** Uniform [0, 1) source. Default: `Math.random`. */
+  readonly random?: Random;
+  /** pino-compatible logger. Default: silent. */
+  readonly logger?: Logger;
+}
+
+/** One instance in a snapshot: plain JSON. */
+export interface InstanceSnapshot {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly effectiveWeight: number;
+  readonly zone?: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly inflight: number;
+  readonly health: number;
+  readonly state: InstanceState;
+  readonly requests: number;
+  readonly failures: number;
+  readonly successRate: number;
+  readonly latencyMs: number;
+}
+
+/** The balancer's state as plain JSON. */
+export interface BalancerSnapshot {
+  readonly service: string;
+  readonly strategy: string;
+  readonly instances: readonly InstanceSnapshot[];
+}
+
+/** Event names and the payload each carries. */
+export interface BalancerEvents {
+  pick: { readonly service: string; readonly lease: Lease };
+  release: {
+    readonly service: string;
+    readonly instance: Instance;
+    readonly outcome: Outcome;
+    readonly latencyMs: number;
+  };
+  'instance-added': { readonly service: string; readonly instance: Instance };
+  'instance-removed': { readonly service: string; readonly instance: Instance };
+  'instance-updated': { readonly service: string; readonly instance: Instance };
+  'health-change': {
+    readonly service: string;
+    readonly instance: Instance;
+    readonly from: InstanceState;
+    readonly to: InstanceState;
+    readonly reason: string;
+  };
+  eject: {
+    readonly service: string;
+    readonly instance: Instance;
+    readonly reason: string;
+    readonly untilMs: number;
+  };
+  restore: { readonly service: string; readonly instance: Instance; readonly reason: string };
+  panic: {
+    readonly service: string;
+    readonly active: boolean;
+    readonly healthy: number;
+    readonly total: number;
+  };
+  'strategy-change': {
+    readonly service: string;
+    readonly from: string;
+    readonly to: string;
+    readonly reason: string;
+    readonly signals: Readonly<Record<string, number>>;
+  };
+}
+
+export type BalancerEventName = keyof BalancerEvents;
+export type Listener<E extends BalancerEventName> = (event: BalancerEvents[E]) => void;
+
+/** Instance fields that `update()` may change at runtime. */
+export interface InstancePatch {
+  readonly weight?: number;
+  readonly zone?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** A load balancer for one upstream service. */
+export interface Balancer {
+  readonly service: string;
+  /** Name of the strategy in use (for `adaptive`, the one it currently delegates to). */
+  readonly strategy: string;
+  /**
+   * Picks an instance for one request. Throws `NoInstanceError` (`BALLAST_NO_INSTANCE`) at once
+   * when none is eligible.
+   */
+  pick(ctx?: PickContext): Lease;
+  /** Adds an instance; throws `InvalidConfigError` if it is invalid or its id is taken. */
+  add(instance: InstanceInput): Instance;
+  /**
+   * Removes an instance: it gets no further picks; in-flight leases finish normally (draining).
+   * Returns false if there was no such instance.
+   */
+  remove(id: string): boolean;
+  /** Changes weight, zone or metadata; the instance keeps everything it has learned. */
+  update(id: string, patch: InstancePatch): Instance;
+  /** The instance with this id, if any. */
+  get(id: string): Instance | undefined;
+  /** All current instances (not those draining). */
+  instances(): readonly Instance[];
+  snapshot(): BalancerSnapshot;
+  on<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
+  off<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
+  /** Stops the balancer: further picks throw `BALLAST_CLOSED`. Idempotent. */
+  close(): void;
+}
