@@ -1,10 +1,12 @@
 import { defaultClock, type Clock } from './clock';
 import { BallastError, InvalidConfigError, NoInstanceError } from './errors';
 import { Events, silentLogger } from './events';
-import { HealthModel, parseHealthOptions } from './health/model';
+import { parseHealthOptions } from './health/options';
+import { HealthTracker, type TrackerHost } from './health/tracker';
 import { isPlainObject, Member, parseInstance, parsePatch, type InstanceSpec } from './instance';
 import { defaultRandom, type Random } from './random';
 import { createStrategy, isBuiltin, type AnyStrategy } from './strategies';
+import { Adaptive } from './strategies/adaptive';
 import type { BuiltinStrategy, StrategyHost } from './strategies/strategy';
 import type {
   Balancer,
@@ -24,8 +26,6 @@ import type {
 } from './types';
 
 const OPTION_KEYS = new Set(['service', 'instances', 'strategy', 'health', 'clock', 'random', 'logger']);
-/** How often the lazy maintenance step (score recovery) runs, on the balancer's clock. */
-const TICK_MS = 1_000;
 /** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
 const MAX_SUBPOOLS = 64;
 
@@ -67,15 +67,15 @@ interface PickState {
   readonly random: Random;
 }
 
-class BalancerImpl implements Balancer, StrategyHost {
+class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   readonly service: string;
   readonly random: Random;
   membersVersion = 0;
 
+  readonly logger: Logger;
+  readonly events: Events;
   private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly events: Events;
-  private readonly health: HealthModel;
+  private readonly tracker: HealthTracker;
   private readonly impl: AnyStrategy;
   private readonly builtin: BuiltinStrategy | undefined;
 
@@ -90,8 +90,6 @@ class BalancerImpl implements Balancer, StrategyHost {
   private readonly subpools = new Map<string, Member[]>();
   private readonly state: PickState;
   private pickSeq = 0;
-  private nextTickAt: number;
-  private lastTickAt: number;
   private closed = false;
   private hasPickListeners = false;
   private hasReleaseListeners = false;
@@ -113,14 +111,13 @@ class BalancerImpl implements Balancer, StrategyHost {
     this.random = parseFunction(options.random, 'random', defaultRandom);
     this.logger = parseLogger(options.logger);
     this.events = new Events(this.logger);
-    this.health = new HealthModel(parseHealthOptions(options.health));
+    const health = parseHealthOptions(options.health);
     this.impl = createStrategy(options.strategy, this);
     this.builtin = isBuiltin(this.impl) ? this.impl : undefined;
     this.state = { key: undefined, now: 0, isPool: true, random: this.random };
 
     const now = this.clock();
-    this.nextTickAt = now + TICK_MS;
-    this.lastTickAt = now;
+    this.tracker = new HealthTracker(health, this, now);
     const instances = options.instances ?? [];
     if (!Array.isArray(instances))
       throw new InvalidConfigError('instances', instances, 'expected an array of URLs or instance objects');
@@ -128,7 +125,7 @@ class BalancerImpl implements Balancer, StrategyHost {
     for (const [i, spec] of specs.entries()) {
       if (this.byId.has(spec.id))
         throw new InvalidConfigError(`instances[${i}].id`, spec.id, 'duplicate instance id');
-      this.insert(spec, now);
+      this.insert(spec, now, false);
     }
   }
 
@@ -144,7 +141,7 @@ class BalancerImpl implements Balancer, StrategyHost {
     if (this.closed)
       throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
     const now = this.clock();
-    if (now >= this.nextTickAt) this.tick(now);
+    if (now >= this.tracker.nextDueAt) this.tracker.maintain(now);
     if (this.poolDirty) this.rebuildPool();
 
     const state = this.state;
@@ -194,17 +191,14 @@ class BalancerImpl implements Balancer, StrategyHost {
     }
 
     member.inflight -= 1;
-    this.health.record(member, ok, latencyMs, now);
+    if (member.draining) this.tracker.model.record(member, ok, latencyMs, now);
+    else this.tracker.outcome(member, ok, latencyMs, valid ? outcome.load : undefined, now);
     const builtin = this.builtin;
     if (builtin !== undefined) {
       builtin.onOutcome?.(member, latencyMs, ok, now);
       builtin.onLoad?.(member);
     }
-    if (member.draining) {
-      if (member.inflight === 0) this.forget(member);
-    } else if (this.health.isHealthy(member) !== (member.state === 'healthy')) {
-      this.reassess(member, ok ? 'success' : 'failure');
-    }
+    if (member.draining && member.inflight === 0) this.forget(member);
     if (this.hasReleaseListeners) {
       this.events.emit('release', {
         service: this.service,
@@ -219,7 +213,13 @@ class BalancerImpl implements Balancer, StrategyHost {
     this.assertOpen();
     const spec = parseInstance(input, 'instance');
     if (this.byId.has(spec.id)) throw new InvalidConfigError('instance.id', spec.id, 'duplicate instance id');
-    return this.insert(spec, this.clock());
+    return this.insert(spec, this.clock(), true);
+  }
+
+  reportCheck(id: string, ok: boolean): void {
+    const member = this.byId.get(id);
+    if (member === undefined || typeof ok !== 'boolean') return;
+    this.tracker.check(member, ok, this.clock());
   }
 
   remove(id: string): boolean {
@@ -249,7 +249,7 @@ class BalancerImpl implements Balancer, StrategyHost {
     const valid = parsePatch(patch, 'patch');
     if (valid.weight !== undefined) {
       member.weight = valid.weight;
-      member.effectiveWeight = valid.weight;
+      member.effectiveWeight = valid.weight * member.slowStartFactor * member.loadFactor;
     }
     if (valid.zone !== undefined) member.zone = valid.zone;
     if (valid.metadata !== undefined) member.metadata = valid.metadata;
@@ -270,7 +270,8 @@ class BalancerImpl implements Balancer, StrategyHost {
     const instances: InstanceSnapshot[] = [];
     for (const m of this.list) instances.push(snapshotOf(m));
     for (const m of this.drainingMembers) instances.push(snapshotOf(m));
-    return { service: this.service, strategy: this.strategy, instances };
+    const active = this.impl instanceof Adaptive ? this.impl.current : this.strategy;
+    return { service: this.service, strategy: this.strategy, activeStrategy: active, panic: this.tracker.panic, instances };
   }
 
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
@@ -345,7 +346,9 @@ class BalancerImpl implements Balancer, StrategyHost {
       this.list.length === 0
         ? 'the pool is empty'
         : this.pool.length === 0
-          ? `none of ${this.list.length} instances is healthy`
+          ? this.tracker.panic && this.tracker.config.failOnPanic
+            ? `panic: too few of ${this.list.length} instances are healthy (failOnPanic)`
+            : `none of ${this.list.length} instances is available`
           : candidates.length === 0
             ? 'no instance matches'
             : exclude !== undefined
@@ -354,11 +357,12 @@ class BalancerImpl implements Balancer, StrategyHost {
     return new NoInstanceError(this.service, reason);
   }
 
-  private insert(spec: InstanceSpec, now: number): Member {
+  private insert(spec: InstanceSpec, now: number, warm: boolean): Member {
     const slot = this.freeSlots.pop() ?? this.slotCount++;
     const member = new Member(spec, slot, now);
     this.byId.set(member.id, member);
     this.list.push(member);
+    this.tracker.joined(member, now, warm);
     this.membersChanged();
     this.events.emit('instance-added', { service: this.service, instance: member });
     return member;
@@ -370,33 +374,22 @@ class BalancerImpl implements Balancer, StrategyHost {
     this.freeSlots.push(member.slot);
   }
 
+  strategyChanged(from: string, to: string, reason: string, signals: Readonly<Record<string, number>>): void {
+    this.events.emit('strategy-change', { service: this.service, from, to, reason, signals });
+    this.logger.info({ service: this.service, from, to, reason, ...signals }, 'ballast: strategy switched');
+  }
+
+  poolChanged(): void {
+    this.poolDirty = true;
+  }
+
   private membersChanged(): void {
     this.membersVersion += 1;
     this.poolDirty = true;
   }
 
-  /** Re-derives a member's state from its score; a change of eligibility invalidates the pool. */
-  private reassess(member: Member, reason: string): void {
-    const next: InstanceState = this.health.isHealthy(member) ? 'healthy' : 'unhealthy';
-    const from = member.state;
-    if (next === from) return;
-    member.state = next;
-    this.poolDirty = true;
-    this.events.emit('health-change', { service: this.service, instance: member, from, to: next, reason });
-    const level = next === 'healthy' ? 'info' : 'warn';
-    this.logger[level](
-      { service: this.service, instance: member.id, from, to: next, reason, health: member.health },
-      'ballast: instance health changed',
-    );
-  }
-
   private rebuildPool(): void {
-    const pool: Member[] = [];
-    for (const m of this.list) {
-      m.eligible = m.state === 'healthy';
-      if (m.eligible) pool.push(m);
-    }
-    this.pool = pool;
+    this.pool = this.tracker.buildPool(this.list);
     this.subpools.clear();
     this.poolDirty = false;
   }
@@ -411,20 +404,6 @@ class BalancerImpl implements Balancer, StrategyHost {
       this.subpools.set(key, members);
     }
     return members;
-  }
-
-  /** Lazy maintenance, run from `pick()` at most once per TICK_MS of the balancer's clock. */
-  private tick(now: number): void {
-    const since = this.lastTickAt;
-    this.lastTickAt = now;
-    this.nextTickAt = now + TICK_MS;
-    for (const m of this.list) {
-      // Only members idle for a tick recover: one in use is judged by its outcomes.
-      if (m.successRate < 1 && m.lastOutcomeAt <= now - TICK_MS) {
-        this.health.recover(m, now - Math.max(since, m.lastOutcomeAt));
-        this.reassess(m, 'recovered');
-      }
-    }
   }
 
   private assertOpen(): void {

@@ -165,6 +165,27 @@ export class Member implements Instance {
   history = 0;
   historyLength = 0;
 
+  // Health model state (see health/).
+  /** Passive-score factors: latency against the pool, last active check. */
+  latencyScore = 1;
+  checkOk = true;
+  /** Outlier ejection: ejected until this time (ms; 0 when not ejected) and consecutive ejections. */
+  ejectedUntil = 0;
+  ejections = 0;
+  /** Slow start: ramp start time (ms; -1 when not ramping) and current weight factor. */
+  slowStartAt = -1;
+  slowStartFactor = 1;
+  /** Server-reported utilization (ORCA), when it was first and last reported (ms), and its weight factor. */
+  utilization = -1;
+  loadSince = -1;
+  loadAt = -1;
+  loadFactor = 1;
+  /** Requests and failures at the start of the current outlier interval and load period. */
+  intervalRequests = 0;
+  intervalFailures = 0;
+  periodRequests = 0;
+  periodFailures = 0;
+
   /** Clock time of the last released outcome (ms). */
   lastOutcomeAt: number;
   /** Clock time the member joined (ms). */

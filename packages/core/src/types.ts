@@ -130,17 +130,36 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Options of the health model. */
+/** Options of the health model; see the README's health section for the formula. */
 export interface HealthOptions {
   /** Instances with a health score below this are not picked. Default 0.5, per balancer. */
   readonly threshold?: number;
+  /** Below this fraction of healthy instances, balance over all of them (panic). Default 0.5. */
+  readonly panicThreshold?: number;
+  /** In panic, fail picks with `BALLAST_NO_INSTANCE` instead. Default false. */
+  readonly failOnPanic?: boolean;
   /** Outcomes the success-rate average spans (α = 1 / window). Default 10. */
   readonly window?: number;
-  /**
-   * Half-life, in ms, with which an idle instance's score recovers toward 1, so an instance
-   * taken out for failing is tried again. Default 10 000.
-   */
+  /** Half-life, in ms, with which an idle instance's success rate recovers toward 1. Default 10 000. */
   readonly recoveryHalfLifeMs?: number;
+  /** Latency above this many times the pool mean lowers health in proportion. Default 3. */
+  readonly latencyFactor?: number;
+  /** Outlier ejection (Envoy/gRPC names and defaults), or `false`. */
+  readonly outlier?:
+    | false
+    | {
+        readonly consecutiveFailures?: number;
+        readonly intervalMs?: number;
+        readonly baseEjectionMs?: number;
+        readonly maxEjectionMs?: number;
+        readonly maxEjectionPercent?: number;
+        readonly successRate?: false | { readonly stdevFactor?: number; readonly minimumHosts?: number; readonly requestVolume?: number };
+        readonly failurePercentage?: false | { readonly threshold?: number; readonly minimumHosts?: number; readonly requestVolume?: number };
+      };
+  /** Slow start for instances joining a running pool or recovering, or `false`. */
+  readonly slowStart?: false | { readonly windowMs?: number; readonly aggression?: number; readonly minWeightPercent?: number };
+  /** Server-reported load (ORCA utilization on outcomes), as gRPC weighted round robin. */
+  readonly load?: { readonly blackoutMs?: number; readonly expiryMs?: number; readonly errorUtilizationPenalty?: number };
 }
 
 /** Options of `createBalancer`. */
@@ -180,6 +199,10 @@ export interface InstanceSnapshot {
 export interface BalancerSnapshot {
   readonly service: string;
   readonly strategy: string;
+  /** The strategy choosing right now: for `adaptive`, its current delegate; otherwise `strategy`. */
+  readonly activeStrategy: string;
+  /** Whether too few instances are healthy and the balancer spreads over all of them. */
+  readonly panic: boolean;
   readonly instances: readonly InstanceSnapshot[];
 }
 
@@ -237,13 +260,18 @@ export interface InstancePatch {
 /** A load balancer for one upstream service. */
 export interface Balancer {
   readonly service: string;
-  /** Name of the strategy in use (for `adaptive`, the one it currently delegates to). */
+  /** Name of the configured strategy (see `snapshot().activeStrategy` for adaptive's delegate). */
   readonly strategy: string;
   /**
    * Picks an instance for one request. Throws `NoInstanceError` (`BALLAST_NO_INSTANCE`) at once
    * when none is eligible.
    */
   pick(ctx?: PickContext): Lease;
+  /**
+   * Feeds one active health check result (from `@ballast/node`'s checker or your own): a failed
+   * check takes the instance out; a passed one brings it back, ending an ejection early.
+   */
+  reportCheck(id: string, ok: boolean): void;
   /** Adds an instance; throws `InvalidConfigError` if it is invalid or its id is taken. */
   add(instance: InstanceInput): Instance;
   /**

@@ -1,34 +1,24 @@
 /**
- * The health model, in its first form: a score in [0, 1] per instance from passive outcomes.
+ * The health score of an instance, in [0, 1]:
  *
- *     successRate ← successRate + α × (outcome − successRate)    outcome 1 = success, 0 = failure
- *     health      = successRate
+ *     health = successRate × latencyScore × check
  *
- * α = 1 / `window` (default 10 outcomes), so 7 consecutive failures take a perfect instance
- * below the default threshold of 0.5, and one failure in a healthy stream costs 0.1. An
- * instance below the threshold receives no traffic, so it cannot earn its way back; instead its
- * score recovers toward 1 with time, with half-life `recoveryHalfLifeMs`, and it is tried again
- * once it crosses the threshold (a failure then sends it straight back).
+ * - `successRate` is an exponentially weighted average of passive outcomes (1 = success,
+ *   0 = failure) with α = 1 / `window` (default 10): seven failures in a row take a perfect
+ *   instance below the default threshold of 0.5, one failure in a healthy stream costs 0.1. An
+ *   instance that gets no traffic cannot earn its way back, so while idle its rate recovers toward
+ *   1 with half-life `recoveryHalfLifeMs` (default 10 s) and it is tried again once over the
+ *   threshold (a failure then sends it straight back).
+ * - `latencyScore` = min(1, `latencyFactor` × pool mean latency / own latency), refreshed once a
+ *   second: an instance more than `latencyFactor` (default 3) times slower than the pool average
+ *   loses health in proportion, so one 6× slower than the rest sits at the default threshold.
+ * - `check` is 1 unless the last active health check reported failure (`reportCheck(id, false)`),
+ *   then 0: an instance its own health endpoint calls down gets no traffic.
  *
- * Latency is tracked as an EWMA with the same α for reporting and for later use.
+ * Outlier ejection, slow start and server-reported load act beside the score (see tracker.ts).
  */
 import type { Member } from '../instance';
-import { readOptions } from '../options';
-
-export interface HealthConfig {
-  readonly threshold: number;
-  readonly window: number;
-  readonly recoveryHalfLifeMs: number;
-}
-
-export function parseHealthOptions(options: unknown, field = 'health'): HealthConfig {
-  const o = readOptions(options ?? {}, field, ['threshold', 'window', 'recoveryHalfLifeMs']);
-  return {
-    threshold: o.fraction('threshold', 0.5),
-    window: o.integer('window', 10, 1, 100_000),
-    recoveryHalfLifeMs: o.positive('recoveryHalfLifeMs', 10_000),
-  };
-}
+import type { HealthConfig } from './options';
 
 export class HealthModel {
   private readonly alpha: number;
@@ -50,25 +40,43 @@ export class HealthModel {
       member.consecutiveFailures += 1;
     }
     member.successRate += alpha * ((ok ? 1 : 0) - member.successRate);
-    member.latencyMs =
-      member.latencyMs === 0 ? latencyMs : member.latencyMs + alpha * (latencyMs - member.latencyMs);
+    member.latencyMs = member.latencyMs === 0 ? latencyMs : member.latencyMs + alpha * (latencyMs - member.latencyMs);
     member.lastOutcomeAt = now;
-    member.health = clamp01(member.successRate);
+    this.score(member);
   }
 
-  /** Lets an idle member's score drift back toward 1 over `elapsedMs` without outcomes. */
+  /** Lets an idle member's success rate drift back toward 1 over `elapsedMs` without outcomes. */
   recover(member: Member, elapsedMs: number): void {
     if (member.successRate >= 1 || elapsedMs <= 0) return;
     const keep = Math.pow(2, -elapsedMs / this.config.recoveryHalfLifeMs);
     member.successRate = 1 - (1 - member.successRate) * keep;
-    member.health = clamp01(member.successRate);
+    this.score(member);
+  }
+
+  /** Sets every member's latency score against the pool's mean latency. */
+  compareLatency(members: readonly Member[]): void {
+    let sum = 0;
+    let count = 0;
+    for (const m of members) {
+      if (m.latencyMs > 0) {
+        sum += m.latencyMs;
+        count += 1;
+      }
+    }
+    const limit = count > 1 ? (this.config.latencyFactor * sum) / count : Infinity;
+    for (const m of members) {
+      m.latencyScore = m.latencyMs > limit ? limit / m.latencyMs : 1;
+      this.score(m);
+    }
+  }
+
+  score(member: Member): void {
+    const health = member.checkOk ? member.successRate * member.latencyScore : 0;
+    // NaN fails both comparisons and becomes 0: garbage never makes an instance look healthy.
+    member.health = health >= 1 ? 1 : health > 0 ? health : 0;
   }
 
   isHealthy(member: Member): boolean {
     return member.health >= this.config.threshold;
   }
-}
-
-function clamp01(x: number): number {
-  return x > 1 ? 1 : x > 0 ? x : 0;
 }

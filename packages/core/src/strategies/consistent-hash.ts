@@ -100,7 +100,7 @@ function buildMaglevTable(members: readonly Member[], minSize: number): Int32Arr
     const id = members[i]!.id;
     offset[i] = hash32(id, 0x9e3779b9) % size;
     skip[i] = (hash32(id, 0x7f4a7c15) % (size - 1)) + 1;
-    totalWeight += members[i]!.effectiveWeight;
+    totalWeight += members[i]!.weight;
   }
   const meanWeight = totalWeight / n;
   let filled = 0;
@@ -109,7 +109,7 @@ function buildMaglevTable(members: readonly Member[], minSize: number): Int32Arr
       // Each round an instance earns weight / mean-weight turns: about n turns a round in all, so
       // the build stays O(M) however skewed the weights (normalising by the largest weight, as
       // Envoy does, needs up to M rounds of n when one weight dwarfs the rest).
-      credit[i]! += members[i]!.effectiveWeight / meanWeight;
+      credit[i]! += members[i]!.weight / meanWeight;
       while (credit[i]! >= 1 && filled < size) {
         credit[i]! -= 1;
         let slot: number;

@@ -1,6 +1,7 @@
 import { InvalidConfigError } from '../errors';
 import { isPlainObject } from '../instance';
 import type { Strategy, StrategyName, StrategyOption } from '../types';
+import { Adaptive } from './adaptive';
 import { ConsistentHash } from './consistent-hash';
 import { LeastConnections } from './least-connections';
 import { PeakEwma } from './peak-ewma';
@@ -32,9 +33,7 @@ const FACTORIES: Record<StrategyName, Factory> = {
   'peak-ewma': (options, _host, field) => new PeakEwma(options, field),
   random: (options, _host, field) => (readOptions(options, field, []), new WeightedRandom()),
   'consistent-hash': (options, host, field) => new ConsistentHash(host, options, field),
-  adaptive: (options, _host, field) => {
-    throw new InvalidConfigError(field, options.name, "'adaptive' is reserved and not available yet");
-  },
+  adaptive: (options, host, field) => new Adaptive(host, options, field),
 };
 
 /** A strategy that the balancer can drive: a built-in, or a user's object wrapped as one. */

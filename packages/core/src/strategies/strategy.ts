@@ -9,6 +9,8 @@ export interface StrategyHost {
   members(): readonly Member[];
   /** Changes whenever membership or a weight changes. */
   readonly membersVersion: number;
+  /** Reports a switch of delegate (adaptive): emitted as `strategy-change` and logged. */
+  strategyChanged(from: string, to: string, reason: string, signals: Readonly<Record<string, number>>): void;
 }
 
 /**

@@ -1,0 +1,328 @@
+/**
+ * The health tracker turns scores, ejections, slow start and server-reported load into each
+ * instance's state and effective weight, and decides which instances form the pool.
+ *
+ * - **Outlier ejection** (Envoy's and gRPC's rules and defaults): `consecutiveFailures` (5)
+ *   ejects at the failure that reaches it; every `intervalMs` (10 s) a sweep ejects by success
+ *   rate (more than `stdevFactor` 1.9 standard deviations below the mean, among at least 5 hosts
+ *   with 100 requests in the interval) and by failure percentage (85 % or more, among at least 5
+ *   hosts with 50 requests). An ejection lasts `baseEjectionMs` (30 s) times the instance's
+ *   consecutive ejections, at most `maxEjectionMs` (300 s); the count decays by one per clean
+ *   interval. At most `maxEjectionPercent` (10 %) of the pool is ejected at once, except that a
+ *   pool of 2 to 9 can always eject one (Envoy and gRPC round 10 % of 9 down to none). An
+ *   ejected instance returns the moment its time is up, checked on the next pick rather than the
+ *   next sweep, or as soon as an active check passes.
+ * - **Slow start** (Envoy's formula): an instance that joins a running pool, or returns from
+ *   ejection or unhealthiness, has its weight scaled by max(minWeightPercent, (t / window)^(1 /
+ *   aggression)) for `windowMs` (30 s). Not at start-up, when every instance is new.
+ * - **Server-reported load** (gRPC weighted round robin): with utilization u reported on
+ *   outcomes, an instance's weight is scaled by its capacity estimate qps / (u + eps / qps ×
+ *   penalty), relative to the mean of the instances that report; a report counts only after a
+ *   `blackoutMs` (10 s) of steady reporting and expires after `expiryMs` (3 min) of silence.
+ * - **Panic**: when fewer than `panicThreshold` (50 %) of the instances are healthy the pool
+ *   becomes every instance that is not ejected (or none, with `failOnPanic`), rather than
+ *   piling the whole load onto the few.
+ */
+import type { Events } from '../events';
+import type { Member } from '../instance';
+import type { InstanceState, Logger } from '../types';
+import { HealthModel } from './model';
+import type { HealthConfig, OutlierConfig } from './options';
+
+export interface TrackerHost {
+  readonly service: string;
+  readonly events: Events;
+  readonly logger: Logger;
+  /** Live members (not draining). */
+  members(): readonly Member[];
+  /** Eligibility or an effective weight changed: the pool must be rebuilt. */
+  poolChanged(): void;
+}
+
+/** The longest maintenance period; slow start ramps in finer steps. */
+const MAX_TICK_MS = 1_000;
+
+export class HealthTracker {
+  readonly model: HealthModel;
+  /** The next time `maintain()` has work: a tick or an ejection ending. */
+  nextDueAt: number;
+  panic = false;
+
+  private readonly tickMs: number;
+  private nextTickAt: number;
+  private lastTickAt: number;
+  private nextSweepAt: number;
+  private nextRestoreAt = Infinity;
+
+  constructor(
+    readonly config: HealthConfig,
+    private readonly host: TrackerHost,
+    now: number,
+  ) {
+    this.model = new HealthModel(config);
+    this.tickMs = config.slowStart === false ? MAX_TICK_MS : Math.min(MAX_TICK_MS, config.slowStart.windowMs / 20);
+    this.lastTickAt = now;
+    this.nextTickAt = now + this.tickMs;
+    this.nextSweepAt = config.outlier === false ? Infinity : now + config.outlier.intervalMs;
+    this.nextDueAt = this.nextTickAt;
+  }
+
+  /** A member joins. `warm` says whether the pool was already serving (then it slow-starts). */
+  joined(member: Member, now: number, warm: boolean): void {
+    member.intervalRequests = member.periodRequests = member.requests;
+    member.intervalFailures = member.periodFailures = member.failures;
+    if (warm && this.config.slowStart !== false && this.hasServingMember(member)) {
+      this.startSlowStart(member, now);
+      member.state = 'slow-start';
+    }
+  }
+
+  /** Folds in one released outcome; returns nothing, emits what changed. */
+  outcome(member: Member, ok: boolean, latencyMs: number, load: unknown, now: number): void {
+    this.model.record(member, ok, latencyMs, now);
+    if (typeof load === 'number' && load >= 0 && load <= 1) this.reportLoad(member, load, now);
+    const outlier = this.config.outlier;
+    if (!ok && outlier !== false && outlier.consecutiveFailures > 0 && member.consecutiveFailures >= outlier.consecutiveFailures) {
+      this.eject(member, now, 'consecutive-failures');
+    }
+    this.reassess(member, now, ok ? 'success' : 'failure');
+  }
+
+  /** An active check result. A pass also ends an ejection early. */
+  check(member: Member, ok: boolean, now: number): void {
+    member.checkOk = ok;
+    this.model.score(member);
+    if (ok && member.ejectedUntil > now) this.restore(member, now, 'check-passed');
+    else this.reassess(member, now, ok ? 'check-passed' : 'check-failed');
+  }
+
+  stateOf(member: Member, now: number): InstanceState {
+    if (member.draining) return 'draining';
+    if (member.ejectedUntil > now) return 'ejected';
+    if (!this.model.isHealthy(member)) return 'unhealthy';
+    return member.slowStartAt >= 0 ? 'slow-start' : 'healthy';
+  }
+
+  /** Moves a member to the state its numbers say, with events and a log line on change. */
+  reassess(member: Member, now: number, reason: string): void {
+    const to = this.stateOf(member, now);
+    const from = member.state;
+    if (to === from) return;
+    member.state = to;
+    // Coming back from trouble ramps up like a newcomer.
+    if ((from === 'unhealthy' || from === 'ejected') && to === 'healthy' && this.config.slowStart !== false && this.hasServingMember(member)) {
+      this.startSlowStart(member, now);
+      member.state = 'slow-start';
+    }
+    this.host.poolChanged();
+    const { service, events, logger } = this.host;
+    events.emit('health-change', { service, instance: member, from, to: member.state, reason });
+    const level = to === 'unhealthy' || to === 'ejected' ? 'warn' : 'info';
+    logger[level]({ service, instance: member.id, from, to: member.state, reason, health: member.health }, 'ballast: instance state changed');
+  }
+
+  /** The pool: eligible members, or in panic every member not ejected (none with failOnPanic). */
+  buildPool(members: readonly Member[]): Member[] {
+    const pool: Member[] = [];
+    for (const m of members) {
+      m.eligible = m.state === 'healthy' || m.state === 'slow-start';
+      if (m.eligible) pool.push(m);
+    }
+    const panic = members.length > 0 && pool.length < this.config.panicThreshold * members.length;
+    if (panic !== this.panic) {
+      this.panic = panic;
+      const { service, events, logger } = this.host;
+      events.emit('panic', { service, active: panic, healthy: pool.length, total: members.length });
+      logger[panic ? 'warn' : 'info']({ service, healthy: pool.length, total: members.length }, panic ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over');
+    }
+    if (!panic) return pool;
+    if (this.config.failOnPanic) {
+      for (const m of pool) m.eligible = false;
+      return [];
+    }
+    const all: Member[] = [];
+    for (const m of members) {
+      m.eligible = m.state !== 'ejected';
+      if (m.eligible) all.push(m);
+    }
+    return all;
+  }
+
+  /** Periodic and deadline work, run from `pick()` when `now >= nextDueAt`. */
+  maintain(now: number): void {
+    const members = this.host.members();
+    if (now >= this.nextRestoreAt) {
+      this.nextRestoreAt = Infinity;
+      for (const m of members) {
+        if (m.ejectedUntil === 0) continue;
+        if (m.ejectedUntil <= now) this.restore(m, now, 'ejection-expired');
+        else this.nextRestoreAt = Math.min(this.nextRestoreAt, m.ejectedUntil);
+      }
+    }
+    if (now >= this.nextTickAt) this.tick(members, now);
+    this.nextDueAt = Math.min(this.nextTickAt, this.nextRestoreAt);
+  }
+
+  private tick(members: readonly Member[], now: number): void {
+    const since = this.lastTickAt;
+    this.lastTickAt = now;
+    this.nextTickAt = now + this.tickMs;
+    let weightsChanged = false;
+    const elapsed = now - since;
+    const loadPeriod = elapsed >= MAX_TICK_MS || this.tickMs >= MAX_TICK_MS;
+    if (loadPeriod) {
+      weightsChanged = this.updateLoadFactors(members, elapsed);
+      this.model.compareLatency(members);
+    }
+    for (const m of members) {
+      // Only members idle for a tick recover: one in use is judged by its outcomes.
+      if (m.successRate < 1 && m.lastOutcomeAt <= now - this.tickMs) {
+        this.model.recover(m, now - Math.max(since, m.lastOutcomeAt));
+      }
+      if (m.slowStartAt >= 0) this.rampSlowStart(m, now);
+      const weight = m.weight * m.slowStartFactor * m.loadFactor;
+      if (weight !== m.effectiveWeight) {
+        m.effectiveWeight = weight;
+        weightsChanged = true;
+      }
+      this.reassess(m, now, 'maintenance');
+    }
+    if (now >= this.nextSweepAt && this.config.outlier !== false) {
+      this.nextSweepAt = now + this.config.outlier.intervalMs;
+      this.sweep(members, this.config.outlier, now);
+    }
+    if (weightsChanged) this.host.poolChanged();
+  }
+
+  /** The interval sweep: success-rate and failure-percentage ejection, and multiplier decay. */
+  private sweep(members: readonly Member[], outlier: OutlierConfig, now: number): void {
+    const rates: { member: Member; volume: number; successRate: number }[] = [];
+    for (const m of members) {
+      const volume = m.requests - m.intervalRequests;
+      const failures = m.failures - m.intervalFailures;
+      m.intervalRequests = m.requests;
+      m.intervalFailures = m.failures;
+      if (m.ejectedUntil === 0 && m.ejections > 0) m.ejections -= 1;
+      if (volume > 0) rates.push({ member: m, volume, successRate: (volume - failures) / volume });
+    }
+    const sr = outlier.successRate;
+    if (sr !== false) {
+      const eligible = rates.filter((r) => r.volume >= sr.requestVolume);
+      if (eligible.length >= sr.minimumHosts) {
+        const mean = eligible.reduce((sum, r) => sum + r.successRate, 0) / eligible.length;
+        const variance = eligible.reduce((sum, r) => sum + (r.successRate - mean) ** 2, 0) / eligible.length;
+        const limit = mean - sr.stdevFactor * Math.sqrt(variance);
+        for (const r of eligible) if (r.successRate < limit) this.eject(r.member, now, 'success-rate');
+      }
+    }
+    const fp = outlier.failurePercentage;
+    if (fp !== false) {
+      const eligible = rates.filter((r) => r.volume >= fp.requestVolume);
+      if (eligible.length >= fp.minimumHosts) {
+        for (const r of eligible) if ((1 - r.successRate) * 100 >= fp.threshold) this.eject(r.member, now, 'failure-percentage');
+      }
+    }
+  }
+
+  private eject(member: Member, now: number, reason: string): void {
+    const outlier = this.config.outlier;
+    if (outlier === false || member.ejectedUntil > now) return;
+    const members = this.host.members();
+    let ejected = 0;
+    for (const m of members) if (m.ejectedUntil > now) ejected += 1;
+    const cap = outlier.maxEjectionPercent === 0 ? 0 : Math.max(Math.floor((members.length * outlier.maxEjectionPercent) / 100), members.length >= 2 ? 1 : 0);
+    if (ejected >= cap) {
+      this.host.logger.debug({ service: this.host.service, instance: member.id, reason, ejected, cap }, 'ballast: ejection skipped, cap reached');
+      return;
+    }
+    member.ejections += 1;
+    const durationMs = Math.min(outlier.baseEjectionMs * member.ejections, Math.max(outlier.baseEjectionMs, outlier.maxEjectionMs));
+    member.ejectedUntil = now + durationMs;
+    member.slowStartAt = -1;
+    member.slowStartFactor = 1;
+    this.nextRestoreAt = Math.min(this.nextRestoreAt, member.ejectedUntil);
+    this.nextDueAt = Math.min(this.nextDueAt, this.nextRestoreAt);
+    const { service, events, logger } = this.host;
+    events.emit('eject', { service, instance: member, reason, untilMs: member.ejectedUntil });
+    logger.warn({ service, instance: member.id, reason, durationMs, ejections: member.ejections }, 'ballast: instance ejected');
+    this.reassess(member, now, reason);
+  }
+
+  private restore(member: Member, now: number, reason: string): void {
+    member.ejectedUntil = 0;
+    // The ejection was the penalty; the instance starts over with a clean record.
+    member.consecutiveFailures = 0;
+    member.successRate = 1;
+    this.model.score(member);
+    const { service, events, logger } = this.host;
+    events.emit('restore', { service, instance: member, reason });
+    logger.info({ service, instance: member.id, reason }, 'ballast: instance restored');
+    this.reassess(member, now, reason);
+  }
+
+  private startSlowStart(member: Member, now: number): void {
+    member.slowStartAt = now;
+    this.rampSlowStart(member, now);
+    member.effectiveWeight = member.weight * member.slowStartFactor * member.loadFactor;
+    this.nextTickAt = Math.min(this.nextTickAt, now + this.tickMs);
+  }
+
+  /** Envoy: factor = max(minWeightPercent / 100, (t / window) ^ (1 / aggression)). */
+  private rampSlowStart(member: Member, now: number): void {
+    const slowStart = this.config.slowStart;
+    const t = now - member.slowStartAt;
+    if (slowStart === false || t >= slowStart.windowMs) {
+      member.slowStartAt = -1;
+      member.slowStartFactor = 1;
+      return;
+    }
+    const ramp = Math.pow(Math.max(0, t) / slowStart.windowMs, 1 / slowStart.aggression);
+    member.slowStartFactor = Math.max(slowStart.minWeightPercent / 100, ramp);
+  }
+
+  private reportLoad(member: Member, utilization: number, now: number): void {
+    if (member.loadSince < 0 || now - member.loadAt > this.config.load.expiryMs) member.loadSince = now;
+    member.loadAt = now;
+    member.utilization = utilization;
+  }
+
+  /** gRPC WRR: weight ∝ qps / (utilization + eps / qps × penalty), normalised to a mean of 1. */
+  private updateLoadFactors(members: readonly Member[], elapsedMs: number): boolean {
+    const { blackoutMs, expiryMs, errorUtilizationPenalty } = this.config.load;
+    const now = this.lastTickAt;
+    let sum = 0;
+    let count = 0;
+    const capacity = new Float64Array(members.length);
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
+      const qps = ((m.requests - m.periodRequests) * 1000) / Math.max(1, elapsedMs);
+      const eps = ((m.failures - m.periodFailures) * 1000) / Math.max(1, elapsedMs);
+      m.periodRequests = m.requests;
+      m.periodFailures = m.failures;
+      const fresh = m.loadAt >= 0 && now - m.loadAt <= expiryMs && now - m.loadSince >= blackoutMs;
+      const denominator = m.utilization + (qps > 0 ? (eps / qps) * errorUtilizationPenalty : 0);
+      capacity[i] = fresh && qps > 0 && denominator > 0 ? qps / denominator : 0;
+      if (capacity[i]! > 0) {
+        sum += capacity[i]!;
+        count += 1;
+      }
+    }
+    let changed = false;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i]!;
+      // Without a usable report an instance keeps factor 1: the mean of those with one.
+      const factor = capacity[i]! > 0 ? Math.min(20, Math.max(0.05, capacity[i]! / (sum / count))) : 1;
+      if (factor !== m.loadFactor) {
+        m.loadFactor = factor;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Whether some other member is serving normally (so a newcomer is joining a warm pool). */
+  private hasServingMember(except: Member): boolean {
+    for (const m of this.host.members()) if (m !== except && m.state === 'healthy') return true;
+    return false;
+  }
+}
