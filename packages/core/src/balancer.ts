@@ -271,7 +271,13 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     for (const m of this.list) instances.push(snapshotOf(m));
     for (const m of this.drainingMembers) instances.push(snapshotOf(m));
     const active = this.impl instanceof Adaptive ? this.impl.current : this.strategy;
-    return { service: this.service, strategy: this.strategy, activeStrategy: active, panic: this.tracker.panic, instances };
+    return {
+      service: this.service,
+      strategy: this.strategy,
+      activeStrategy: active,
+      panic: this.tracker.panic,
+      instances,
+    };
   }
 
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {

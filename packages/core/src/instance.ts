@@ -172,6 +172,8 @@ export class Member implements Instance {
   /** Outlier ejection: ejected until this time (ms; 0 when not ejected) and consecutive ejections. */
   ejectedUntil = 0;
   ejections = 0;
+  /** When the last ejection ended (ms; -1 never): the multiplier decays only over clean intervals. */
+  restoredAt = -1;
   /** Slow start: ramp start time (ms; -1 when not ramping) and current weight factor. */
   slowStartAt = -1;
   slowStartFactor = 1;

@@ -153,13 +153,26 @@ export interface HealthOptions {
         readonly baseEjectionMs?: number;
         readonly maxEjectionMs?: number;
         readonly maxEjectionPercent?: number;
-        readonly successRate?: false | { readonly stdevFactor?: number; readonly minimumHosts?: number; readonly requestVolume?: number };
-        readonly failurePercentage?: false | { readonly threshold?: number; readonly minimumHosts?: number; readonly requestVolume?: number };
+        readonly successRate?:
+          | false
+          | {
+              readonly stdevFactor?: number;
+              readonly minimumHosts?: number;
+              readonly requestVolume?: number;
+            };
+        readonly failurePercentage?:
+          | false
+          | { readonly threshold?: number; readonly minimumHosts?: number; readonly requestVolume?: number };
       };
   /** Slow start for instances joining a running pool or recovering, or `false`. */
-  readonly slowStart?: false | { readonly windowMs?: number; readonly aggression?: number; readonly minWeightPercent?: number };
+  readonly slowStart?:
+    false | { readonly windowMs?: number; readonly aggression?: number; readonly minWeightPercent?: number };
   /** Server-reported load (ORCA utilization on outcomes), as gRPC weighted round robin. */
-  readonly load?: { readonly blackoutMs?: number; readonly expiryMs?: number; readonly errorUtilizationPenalty?: number };
+  readonly load?: {
+    readonly blackoutMs?: number;
+    readonly expiryMs?: number;
+    readonly errorUtilizationPenalty?: number;
+  };
 }
 
 /** Options of `createBalancer`. */

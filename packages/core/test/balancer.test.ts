@@ -142,7 +142,11 @@ describe('leases', () => {
 
 describe('health-aware filtering', () => {
   it('stops picking an instance whose score falls below the threshold, and tries it again later', () => {
-    const { balancer, clock } = testBalancer({ strategy: 'round-robin', instances: pool(2), health: { outlier: false, slowStart: false } });
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(2),
+      health: { outlier: false, slowStart: false },
+    });
     const changes: string[] = [];
     balancer.on('health-change', (e) => changes.push(`${e.instance.id}:${e.from}->${e.to}:${e.reason}`));
     let failures = 0;
@@ -192,10 +196,14 @@ describe('health-aware filtering', () => {
 
   it('fails fast with BALLAST_NO_INSTANCE on an empty pool, or in panic with failOnPanic', () => {
     const empty = createBalancer({ instances: [] });
-    expect(() => empty.pick()).toThrow(expect.objectContaining({ code: 'BALLAST_NO_INSTANCE', message: expect.stringContaining('empty') }));
+    expect(() => empty.pick()).toThrow(
+      expect.objectContaining({ code: 'BALLAST_NO_INSTANCE', message: expect.stringContaining('empty') }),
+    );
     const { balancer } = testBalancer({ instances: pool(1), health: { failOnPanic: true } });
     while (balancer.get('i0')!.state === 'healthy') balancer.pick().release({ ok: false });
-    expect(() => balancer.pick()).toThrow(expect.objectContaining({ code: 'BALLAST_NO_INSTANCE', message: expect.stringContaining('panic') }));
+    expect(() => balancer.pick()).toThrow(
+      expect.objectContaining({ code: 'BALLAST_NO_INSTANCE', message: expect.stringContaining('panic') }),
+    );
   });
 });
 

@@ -40,7 +40,8 @@ export class HealthModel {
       member.consecutiveFailures += 1;
     }
     member.successRate += alpha * ((ok ? 1 : 0) - member.successRate);
-    member.latencyMs = member.latencyMs === 0 ? latencyMs : member.latencyMs + alpha * (latencyMs - member.latencyMs);
+    member.latencyMs =
+      member.latencyMs === 0 ? latencyMs : member.latencyMs + alpha * (latencyMs - member.latencyMs);
     member.lastOutcomeAt = now;
     this.score(member);
   }

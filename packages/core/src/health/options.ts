@@ -9,8 +9,10 @@ export interface OutlierConfig {
   readonly baseEjectionMs: number;
   readonly maxEjectionMs: number;
   readonly maxEjectionPercent: number;
-  readonly successRate: { readonly stdevFactor: number; readonly minimumHosts: number; readonly requestVolume: number } | false;
-  readonly failurePercentage: { readonly threshold: number; readonly minimumHosts: number; readonly requestVolume: number } | false;
+  readonly successRate:
+    { readonly stdevFactor: number; readonly minimumHosts: number; readonly requestVolume: number } | false;
+  readonly failurePercentage:
+    { readonly threshold: number; readonly minimumHosts: number; readonly requestVolume: number } | false;
 }
 
 export interface SlowStartConfig {
@@ -39,7 +41,17 @@ export interface HealthConfig {
   readonly load: LoadConfig;
 }
 
-const HEALTH_KEYS = ['threshold', 'panicThreshold', 'failOnPanic', 'window', 'recoveryHalfLifeMs', 'latencyFactor', 'outlier', 'slowStart', 'load'];
+const HEALTH_KEYS = [
+  'threshold',
+  'panicThreshold',
+  'failOnPanic',
+  'window',
+  'recoveryHalfLifeMs',
+  'latencyFactor',
+  'outlier',
+  'slowStart',
+  'load',
+];
 
 /** Validates the `health` option; every field is optional and `outlier`/`slowStart` may be `false`. */
 export function parseHealthOptions(options: unknown, field = 'health'): HealthConfig {
@@ -72,7 +84,11 @@ function parseOutlier(options: unknown, field: string): OutlierConfig {
   const baseEjectionMs = o.positive('baseEjectionMs', 30_000);
   const maxEjectionMs = o.positive('maxEjectionMs', 300_000);
   if (maxEjectionMs < baseEjectionMs) {
-    throw new InvalidConfigError(`${field}.maxEjectionMs`, maxEjectionMs, `expected at least baseEjectionMs (${baseEjectionMs})`);
+    throw new InvalidConfigError(
+      `${field}.maxEjectionMs`,
+      maxEjectionMs,
+      `expected at least baseEjectionMs (${baseEjectionMs})`,
+    );
   }
   return {
     consecutiveFailures: o.integer('consecutiveFailures', 5, 0, 1_000_000),
@@ -80,9 +96,12 @@ function parseOutlier(options: unknown, field: string): OutlierConfig {
     baseEjectionMs,
     maxEjectionMs,
     maxEjectionPercent: o.integer('maxEjectionPercent', 10, 0, 100),
-    successRate: raw.successRate === false ? false : parseSuccessRate(raw.successRate, `${field}.successRate`),
+    successRate:
+      raw.successRate === false ? false : parseSuccessRate(raw.successRate, `${field}.successRate`),
     failurePercentage:
-      raw.failurePercentage === false ? false : parseFailurePercentage(raw.failurePercentage, `${field}.failurePercentage`),
+      raw.failurePercentage === false
+        ? false
+        : parseFailurePercentage(raw.failurePercentage, `${field}.failurePercentage`),
   };
 }
 
@@ -95,7 +114,10 @@ function parseSuccessRate(options: unknown, field: string): Exclude<OutlierConfi
   };
 }
 
-function parseFailurePercentage(options: unknown, field: string): Exclude<OutlierConfig['failurePercentage'], false> {
+function parseFailurePercentage(
+  options: unknown,
+  field: string,
+): Exclude<OutlierConfig['failurePercentage'], false> {
   const o = readOptions(options ?? {}, field, ['threshold', 'minimumHosts', 'requestVolume']);
   return {
     threshold: o.integer('threshold', 85, 0, 100),
@@ -114,7 +136,8 @@ function parseSlowStart(options: unknown, field: string): SlowStartConfig {
 }
 
 function parseLoad(options: unknown, field: string): LoadConfig {
-  if (options !== undefined && !isPlainObject(options)) throw new InvalidConfigError(field, options, 'expected an options object');
+  if (options !== undefined && !isPlainObject(options))
+    throw new InvalidConfigError(field, options, 'expected an options object');
   const o = readOptions(options ?? {}, field, ['blackoutMs', 'expiryMs', 'errorUtilizationPenalty']);
   return {
     blackoutMs: o.nonNegative('blackoutMs', 10_000),

@@ -39,6 +39,9 @@ export interface TrackerHost {
   poolChanged(): void;
 }
 
+/** Smallest utilization taken at face value in the capacity estimate. */
+const MIN_UTILIZATION = 0.01;
+
 /** The longest maintenance period; slow start ramps in finer steps. */
 const MAX_TICK_MS = 1_000;
 
@@ -53,6 +56,7 @@ export class HealthTracker {
   private lastTickAt: number;
   private nextSweepAt: number;
   private nextRestoreAt = Infinity;
+  private lastSweepAt = -Infinity;
 
   constructor(
     readonly config: HealthConfig,
@@ -60,7 +64,8 @@ export class HealthTracker {
     now: number,
   ) {
     this.model = new HealthModel(config);
-    this.tickMs = config.slowStart === false ? MAX_TICK_MS : Math.min(MAX_TICK_MS, config.slowStart.windowMs / 20);
+    this.tickMs =
+      config.slowStart === false ? MAX_TICK_MS : Math.min(MAX_TICK_MS, config.slowStart.windowMs / 20);
     this.lastTickAt = now;
     this.nextTickAt = now + this.tickMs;
     this.nextSweepAt = config.outlier === false ? Infinity : now + config.outlier.intervalMs;
@@ -82,7 +87,12 @@ export class HealthTracker {
     this.model.record(member, ok, latencyMs, now);
     if (typeof load === 'number' && load >= 0 && load <= 1) this.reportLoad(member, load, now);
     const outlier = this.config.outlier;
-    if (!ok && outlier !== false && outlier.consecutiveFailures > 0 && member.consecutiveFailures >= outlier.consecutiveFailures) {
+    if (
+      !ok &&
+      outlier !== false &&
+      outlier.consecutiveFailures > 0 &&
+      member.consecutiveFailures >= outlier.consecutiveFailures
+    ) {
       this.eject(member, now, 'consecutive-failures');
     }
     this.reassess(member, now, ok ? 'success' : 'failure');
@@ -110,7 +120,12 @@ export class HealthTracker {
     if (to === from) return;
     member.state = to;
     // Coming back from trouble ramps up like a newcomer.
-    if ((from === 'unhealthy' || from === 'ejected') && to === 'healthy' && this.config.slowStart !== false && this.hasServingMember(member)) {
+    if (
+      (from === 'unhealthy' || from === 'ejected') &&
+      to === 'healthy' &&
+      this.config.slowStart !== false &&
+      this.hasServingMember(member)
+    ) {
       this.startSlowStart(member, now);
       member.state = 'slow-start';
     }
@@ -118,7 +133,10 @@ export class HealthTracker {
     const { service, events, logger } = this.host;
     events.emit('health-change', { service, instance: member, from, to: member.state, reason });
     const level = to === 'unhealthy' || to === 'ejected' ? 'warn' : 'info';
-    logger[level]({ service, instance: member.id, from, to: member.state, reason, health: member.health }, 'ballast: instance state changed');
+    logger[level](
+      { service, instance: member.id, from, to: member.state, reason, health: member.health },
+      'ballast: instance state changed',
+    );
   }
 
   /** The pool: eligible members, or in panic every member not ejected (none with failOnPanic). */
@@ -133,7 +151,10 @@ export class HealthTracker {
       this.panic = panic;
       const { service, events, logger } = this.host;
       events.emit('panic', { service, active: panic, healthy: pool.length, total: members.length });
-      logger[panic ? 'warn' : 'info']({ service, healthy: pool.length, total: members.length }, panic ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over');
+      logger[panic ? 'warn' : 'info'](
+        { service, healthy: pool.length, total: members.length },
+        panic ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over',
+      );
     }
     if (!panic) return pool;
     if (this.config.failOnPanic) {
@@ -190,6 +211,7 @@ export class HealthTracker {
     if (now >= this.nextSweepAt && this.config.outlier !== false) {
       this.nextSweepAt = now + this.config.outlier.intervalMs;
       this.sweep(members, this.config.outlier, now);
+      this.lastSweepAt = now;
     }
     if (weightsChanged) this.host.poolChanged();
   }
@@ -202,7 +224,7 @@ export class HealthTracker {
       const failures = m.failures - m.intervalFailures;
       m.intervalRequests = m.requests;
       m.intervalFailures = m.failures;
-      if (m.ejectedUntil === 0 && m.ejections > 0) m.ejections -= 1;
+      if (m.ejectedUntil === 0 && m.ejections > 0 && m.restoredAt < this.lastSweepAt) m.ejections -= 1;
       if (volume > 0) rates.push({ member: m, volume, successRate: (volume - failures) / volume });
     }
     const sr = outlier.successRate;
@@ -219,7 +241,8 @@ export class HealthTracker {
     if (fp !== false) {
       const eligible = rates.filter((r) => r.volume >= fp.requestVolume);
       if (eligible.length >= fp.minimumHosts) {
-        for (const r of eligible) if ((1 - r.successRate) * 100 >= fp.threshold) this.eject(r.member, now, 'failure-percentage');
+        for (const r of eligible)
+          if ((1 - r.successRate) * 100 >= fp.threshold) this.eject(r.member, now, 'failure-percentage');
       }
     }
   }
@@ -230,13 +253,25 @@ export class HealthTracker {
     const members = this.host.members();
     let ejected = 0;
     for (const m of members) if (m.ejectedUntil > now) ejected += 1;
-    const cap = outlier.maxEjectionPercent === 0 ? 0 : Math.max(Math.floor((members.length * outlier.maxEjectionPercent) / 100), members.length >= 2 ? 1 : 0);
+    const cap =
+      outlier.maxEjectionPercent === 0
+        ? 0
+        : Math.max(
+            Math.floor((members.length * outlier.maxEjectionPercent) / 100),
+            members.length >= 2 ? 1 : 0,
+          );
     if (ejected >= cap) {
-      this.host.logger.debug({ service: this.host.service, instance: member.id, reason, ejected, cap }, 'ballast: ejection skipped, cap reached');
+      this.host.logger.debug(
+        { service: this.host.service, instance: member.id, reason, ejected, cap },
+        'ballast: ejection skipped, cap reached',
+      );
       return;
     }
     member.ejections += 1;
-    const durationMs = Math.min(outlier.baseEjectionMs * member.ejections, Math.max(outlier.baseEjectionMs, outlier.maxEjectionMs));
+    const durationMs = Math.min(
+      outlier.baseEjectionMs * member.ejections,
+      Math.max(outlier.baseEjectionMs, outlier.maxEjectionMs),
+    );
     member.ejectedUntil = now + durationMs;
     member.slowStartAt = -1;
     member.slowStartFactor = 1;
@@ -244,12 +279,16 @@ export class HealthTracker {
     this.nextDueAt = Math.min(this.nextDueAt, this.nextRestoreAt);
     const { service, events, logger } = this.host;
     events.emit('eject', { service, instance: member, reason, untilMs: member.ejectedUntil });
-    logger.warn({ service, instance: member.id, reason, durationMs, ejections: member.ejections }, 'ballast: instance ejected');
+    logger.warn(
+      { service, instance: member.id, reason, durationMs, ejections: member.ejections },
+      'ballast: instance ejected',
+    );
     this.reassess(member, now, reason);
   }
 
   private restore(member: Member, now: number, reason: string): void {
     member.ejectedUntil = 0;
+    member.restoredAt = now;
     // The ejection was the penalty; the instance starts over with a clean record.
     member.consecutiveFailures = 0;
     member.successRate = 1;
@@ -300,7 +339,9 @@ export class HealthTracker {
       m.periodRequests = m.requests;
       m.periodFailures = m.failures;
       const fresh = m.loadAt >= 0 && now - m.loadAt <= expiryMs && now - m.loadSince >= blackoutMs;
-      const denominator = m.utilization + (qps > 0 ? (eps / qps) * errorUtilizationPenalty : 0);
+      // A utilization near zero would make the capacity estimate explode; 1 % is the floor.
+      const denominator =
+        Math.max(m.utilization, MIN_UTILIZATION) + (qps > 0 ? (eps / qps) * errorUtilizationPenalty : 0);
       capacity[i] = fresh && qps > 0 && denominator > 0 ? qps / denominator : 0;
       if (capacity[i]! > 0) {
         sum += capacity[i]!;

@@ -54,12 +54,22 @@ export class Adaptive implements BuiltinStrategy {
     options: AdaptiveOptions = {},
     field = 'strategy',
   ) {
-    const o = readOptions(options, field, ['enterLatencyCv', 'exitLatencyCv', 'minDwellMs', 'sampleIntervalMs', 'smoothing']);
+    const o = readOptions(options, field, [
+      'enterLatencyCv',
+      'exitLatencyCv',
+      'minDwellMs',
+      'sampleIntervalMs',
+      'smoothing',
+    ]);
     this.enter = o.positive('enterLatencyCv', 0.5);
     this.exit = o.nonNegative('exitLatencyCv', 0.2);
     if (this.exit >= this.enter) {
       // Without a gap between the thresholds there is no hysteresis.
-      throw new InvalidConfigError(`${field}.exitLatencyCv`, this.exit, `expected less than enterLatencyCv (${this.enter})`);
+      throw new InvalidConfigError(
+        `${field}.exitLatencyCv`,
+        this.exit,
+        `expected less than enterLatencyCv (${this.enter})`,
+      );
     }
     this.dwellMs = o.nonNegative('minDwellMs', 10_000);
     this.intervalMs = o.positive('sampleIntervalMs', 1_000);
@@ -103,7 +113,10 @@ export class Adaptive implements BuiltinStrategy {
     this.active = next;
     this.lastSwitchAt = now;
     const reason = next === this.latencyAware ? 'latency diverged' : 'latency converged';
-    this.host.strategyChanged(from, next.name, reason, { latencyCv: this.latencySignal, loadCv: this.loadSignal });
+    this.host.strategyChanged(from, next.name, reason, {
+      latencyCv: this.latencySignal,
+      loadCv: this.loadSignal,
+    });
   }
 }
 
