@@ -17,7 +17,6 @@ import type {
   InstanceInput,
   InstancePatch,
   InstanceSnapshot,
-  InstanceState,
   Lease,
   Listener,
   Logger,
