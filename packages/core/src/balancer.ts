@@ -1,5 +1,5 @@
 import { defaultClock, type Clock } from './clock';
-import { BallastError, InvalidConfigError, NoInstanceError } from './errors';
+import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
 import { Events, silentLogger } from './events';
 import { parseHealthOptions } from './health/options';
 import { HealthTracker, type TrackerHost } from './health/tracker';
@@ -89,6 +89,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   private readonly subpools = new Map<string, Member[]>();
   private readonly state: PickState;
   private pickSeq = 0;
+  /** Clock time of the latest pick. */
+  private lastPickAt = -Infinity;
   private closed = false;
   private hasPickListeners = false;
   private hasReleaseListeners = false;
@@ -99,7 +101,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     for (const key of Object.keys(raw)) {
       if (!OPTION_KEYS.has(key)) {
         throw new InvalidConfigError(
-          key,
+          fieldPath('', key),
           raw[key],
           `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}`,
         );
@@ -120,7 +122,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     const instances = options.instances ?? [];
     if (!Array.isArray(instances))
       throw new InvalidConfigError('instances', instances, 'expected an array of URLs or instance objects');
-    const specs = instances.map((input: InstanceInput, i) => parseInstance(input, `instances[${i}]`));
+    // An index loop, not map(): a sparse array's holes must be validated too, not skipped.
+    const specs: InstanceSpec[] = [];
+    for (let i = 0; i < instances.length; i++)
+      specs.push(parseInstance(instances[i] as InstanceInput, `instances[${i}]`));
     for (const [i, spec] of specs.entries()) {
       if (this.byId.has(spec.id))
         throw new InvalidConfigError(`instances[${i}].id`, spec.id, 'duplicate instance id');
@@ -140,6 +145,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     if (this.closed)
       throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
     const now = this.clock();
+    this.lastPickAt = now;
     if (now >= this.tracker.nextDueAt) this.tracker.maintain(now);
     if (this.poolDirty) this.rebuildPool();
 
@@ -179,11 +185,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     const given = valid ? outcome.latencyMs : undefined;
     let latencyMs: number;
     let now: number;
-    // A caller that measured the latency saves a clock read: the release happened at
-    // startedAt + latency on the same clock, near enough for every use of `now` here.
+    // A caller that measured the latency usually saves a clock read: the release happened at
+    // startedAt + latency, and if that is no later than the latest pick, it is trustworthy. A
+    // later time is checked against the clock, so a wrong unit (µs for ms) cannot move the
+    // balancer's notion of time into the future.
     if (typeof given === 'number' && given >= 0 && given < Infinity) {
       latencyMs = given;
       now = startedAt + given;
+      if (now > this.lastPickAt) now = Math.min(now, this.clock());
     } else {
       now = this.clock();
       latencyMs = now > startedAt ? now - startedAt : 0;

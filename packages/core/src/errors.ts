@@ -61,3 +61,13 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return 'an object';
 }
+
+/**
+ * The path of `key` under `parent` as a reader would write it: `parent.key`, or
+ * `parent["odd key"]` for keys that are not plain identifiers (an empty key stays visible).
+ */
+export function fieldPath(parent: string, key: string): string {
+  const name = /^[A-Za-z_$][\w$-]*$/.test(key) ? key : JSON.stringify(key);
+  if (parent === '') return /^[A-Za-z_$][\w$-]*$/.test(key) ? key : `[${name}]`;
+  return name.startsWith('"') ? `${parent}[${name}]` : `${parent}.${name}`;
+}

@@ -1,4 +1,4 @@
-import { InvalidConfigError } from './errors';
+import { fieldPath, InvalidConfigError } from './errors';
 import type { Instance, InstanceInput, InstancePatch, InstanceState } from './types';
 
 const MAX_ID_LENGTH = 256;
@@ -35,7 +35,7 @@ export function parseInstance(input: InstanceInput, field: string): InstanceSpec
   for (const key of Object.keys(input)) {
     if (!INSTANCE_KEYS.has(key))
       throw new InvalidConfigError(
-        `${field}.${key}`,
+        fieldPath(field, key),
         (input as Record<string, unknown>)[key],
         'unknown field',
       );
@@ -63,7 +63,11 @@ export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
     else if (key === 'zone') out.zone = checkString(value, `${field}.zone`, MAX_ZONE_LENGTH);
     else if (key === 'metadata') out.metadata = parseMetadata(value, `${field}.metadata`);
     else
-      throw new InvalidConfigError(`${field}.${key}`, value, 'only weight, zone and metadata can be updated');
+      throw new InvalidConfigError(
+        fieldPath(field, key),
+        value,
+        'only weight, zone and metadata can be updated',
+      );
   }
   return out;
 }
@@ -124,7 +128,7 @@ function parseMetadata(value: unknown, field: string): Readonly<Record<string, s
     const item = (value as Record<string, unknown>)[key];
     if (typeof item !== 'string' || item.length > MAX_METADATA_VALUE_LENGTH) {
       throw new InvalidConfigError(
-        `${field}.${key}`,
+        fieldPath(field, key),
         item,
         `expected a string of at most ${MAX_METADATA_VALUE_LENGTH} characters`,
       );
@@ -223,6 +227,8 @@ export class Member implements Instance {
   matches(match: Readonly<Record<string, string>>): boolean {
     for (const key in match) {
       const want = match[key];
+      // An undefined value constrains nothing, as with an optional field spread into `match`.
+      if (want === undefined) continue;
       const have = key === 'zone' ? this.zone : this.metadata[key];
       if (have !== want) return false;
     }

@@ -1,16 +1,16 @@
-import { InvalidConfigError } from './errors';
+import { fieldPath, InvalidConfigError } from './errors';
 import { isPlainObject } from './instance';
 
 /**
  * Reads a strategy's options object with validation that names the field: unknown keys are
  * rejected (a typo must not silently fall back to a default).
  */
-export function readOptions(options: unknown, field: string, known: readonly string[]) {
+export function readOptions(options: unknown, field: string, known: readonly string[], named = false) {
   if (!isPlainObject(options)) throw new InvalidConfigError(field, options, 'expected an options object');
   for (const key of Object.keys(options)) {
-    if (key !== 'name' && !known.includes(key)) {
+    if (!(named && key === 'name') && !known.includes(key)) {
       throw new InvalidConfigError(
-        `${field}.${key}`,
+        fieldPath(field, key),
         options[key],
         `unknown option; expected one of ${known.join(', ') || 'none'}`,
       );
@@ -22,7 +22,7 @@ export function readOptions(options: unknown, field: string, known: readonly str
       const value = get(key);
       if (value === undefined) return fallback;
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw new InvalidConfigError(`${field}.${key}`, value, 'expected a finite number > 0');
+        throw new InvalidConfigError(fieldPath(field, key), value, 'expected a finite number > 0');
       }
       return value;
     },
@@ -30,7 +30,7 @@ export function readOptions(options: unknown, field: string, known: readonly str
       const value = get(key);
       if (value === undefined) return fallback;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new InvalidConfigError(`${field}.${key}`, value, 'expected a finite number >= 0');
+        throw new InvalidConfigError(fieldPath(field, key), value, 'expected a finite number >= 0');
       }
       return value;
     },
@@ -38,7 +38,11 @@ export function readOptions(options: unknown, field: string, known: readonly str
       const value = get(key);
       if (value === undefined) return fallback;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-        throw new InvalidConfigError(`${field}.${key}`, value, `expected an integer from ${min} to ${max}`);
+        throw new InvalidConfigError(
+          fieldPath(field, key),
+          value,
+          `expected an integer from ${min} to ${max}`,
+        );
       }
       return value;
     },
@@ -46,7 +50,7 @@ export function readOptions(options: unknown, field: string, known: readonly str
       const value = get(key);
       if (value === undefined) return fallback;
       if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
-        throw new InvalidConfigError(`${field}.${key}`, value, 'expected a number from 0 to 1');
+        throw new InvalidConfigError(fieldPath(field, key), value, 'expected a number from 0 to 1');
       }
       return value;
     },
@@ -54,7 +58,7 @@ export function readOptions(options: unknown, field: string, known: readonly str
       const value = get(key);
       if (value === undefined) return fallback;
       if (typeof value !== 'boolean')
-        throw new InvalidConfigError(`${field}.${key}`, value, 'expected true or false');
+        throw new InvalidConfigError(fieldPath(field, key), value, 'expected true or false');
       return value;
     },
   };

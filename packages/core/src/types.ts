@@ -62,7 +62,7 @@ export interface PickContext {
   readonly key?: string;
   /** Instance ids not to pick, for example those already tried by a retry. */
   readonly exclude?: Iterable<string>;
-  /** Only instances whose `zone` and metadata include these pairs. */
+  /** Only instances whose `zone` and metadata include these pairs (an undefined value matches anything). */
   readonly match?: Readonly<Record<string, string>>;
 }
 

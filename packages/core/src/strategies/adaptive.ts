@@ -54,13 +54,12 @@ export class Adaptive implements BuiltinStrategy {
     options: AdaptiveOptions = {},
     field = 'strategy',
   ) {
-    const o = readOptions(options, field, [
-      'enterLatencyCv',
-      'exitLatencyCv',
-      'minDwellMs',
-      'sampleIntervalMs',
-      'smoothing',
-    ]);
+    const o = readOptions(
+      options,
+      field,
+      ['enterLatencyCv', 'exitLatencyCv', 'minDwellMs', 'sampleIntervalMs', 'smoothing'],
+      true,
+    );
     this.enter = o.positive('enterLatencyCv', 0.5);
     this.exit = o.nonNegative('exitLatencyCv', 0.2);
     if (this.exit >= this.enter) {

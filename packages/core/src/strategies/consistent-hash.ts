@@ -43,7 +43,7 @@ export class ConsistentHash implements BuiltinStrategy {
     options: ConsistentHashOptions = {},
     field = 'strategy',
   ) {
-    this.minTableSize = readOptions(options, field, ['tableSize']).integer(
+    this.minTableSize = readOptions(options, field, ['tableSize'], true).integer(
       'tableSize',
       65_537,
       1,

@@ -26,12 +26,15 @@ export const STRATEGY_NAMES: readonly StrategyName[] = [
 type Factory = (options: Record<string, unknown>, host: StrategyHost, field: string) => BuiltinStrategy;
 
 const FACTORIES: Record<StrategyName, Factory> = {
-  'round-robin': (options, _host, field) => (readOptions(options, field, []), new RoundRobin()),
+  'round-robin': (options, _host, field) => (readOptions(options, field, [], true), new RoundRobin()),
   'weighted-round-robin': (options, _host, field) => new WeightedRoundRobin(options, field),
-  'least-connections': (options, _host, field) => (readOptions(options, field, []), new LeastConnections()),
-  'power-of-two': (options, _host, field) => (readOptions(options, field, []), new PowerOfTwo()),
+  'least-connections': (options, _host, field) => (
+    readOptions(options, field, [], true),
+    new LeastConnections()
+  ),
+  'power-of-two': (options, _host, field) => (readOptions(options, field, [], true), new PowerOfTwo()),
   'peak-ewma': (options, _host, field) => new PeakEwma(options, field),
-  random: (options, _host, field) => (readOptions(options, field, []), new WeightedRandom()),
+  random: (options, _host, field) => (readOptions(options, field, [], true), new WeightedRandom()),
   'consistent-hash': (options, host, field) => new ConsistentHash(host, options, field),
   adaptive: (options, host, field) => new Adaptive(host, options, field),
 };

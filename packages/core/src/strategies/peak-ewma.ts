@@ -44,7 +44,7 @@ export class PeakEwma implements BuiltinStrategy {
   private readonly cost: (member: Member, now: number) => number;
 
   constructor(options: PeakEwmaOptions = {}, field = 'strategy') {
-    const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs']);
+    const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs'], true);
     this.decayMs = o.positive('decayMs', 10_000);
     this.poolAverageMs = o.positive('defaultRttMs', 30);
     this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 1_000);

@@ -34,7 +34,7 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   private heapOf: readonly Member[] | undefined;
 
   constructor(options: WeightedRoundRobinOptions = {}, field = 'strategy') {
-    this.smoothMax = readOptions(options, field, ['smoothMaxInstances']).integer(
+    this.smoothMax = readOptions(options, field, ['smoothMaxInstances'], true).integer(
       'smoothMaxInstances',
       32,
       1,
