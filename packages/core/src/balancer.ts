@@ -410,6 +410,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
 
   private subpool(match: Readonly<Record<string, string>>): Member[] {
     if (!isPlainObject(match)) return [];
+    for (const key in match) {
+      const want = match[key];
+      // No instance carries a non-string value; and JSON would drop it from the cache key.
+      if (want !== undefined && typeof want !== 'string') return [];
+    }
     const key = JSON.stringify(match);
     let members = this.subpools.get(key);
     if (members === undefined) {
@@ -446,11 +451,9 @@ function snapshotOf(m: Member): InstanceSnapshot {
 
 function toSet(ids: Iterable<string>): ReadonlySet<string> | undefined {
   if (ids instanceof Set) return ids as ReadonlySet<string>;
-  if (
-    typeof ids === 'string' ||
-    typeof (ids as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function'
-  )
-    return undefined;
+  // A lone id where a list was meant: honour it rather than iterate its characters.
+  if (typeof ids === 'string') return new Set([ids]);
+  if (typeof (ids as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== 'function') return undefined;
   const set = new Set<string>();
   for (const id of ids) if (typeof id === 'string') set.add(id);
   return set;

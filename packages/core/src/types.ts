@@ -142,7 +142,7 @@ export interface HealthOptions {
   readonly window?: number;
   /** Half-life, in ms, with which an idle instance's success rate recovers toward 1. Default 10 000. */
   readonly recoveryHalfLifeMs?: number;
-  /** Latency above this many times the pool mean lowers health in proportion. Default 3. */
+  /** Latency above this many times the others' mean lowers health in proportion. Default 10. */
   readonly latencyFactor?: number;
   /** Outlier ejection (Envoy/gRPC names and defaults), or `false`. */
   readonly outlier?:
@@ -180,7 +180,7 @@ export interface BalancerOptions {
   /** Name of the upstream service, for logs, events and metrics. Default `"default"`. */
   readonly service?: string;
   readonly instances?: readonly InstanceInput[];
-  /** Default `power-of-two`. */
+  /** Default `adaptive` (see the README's strategy guide for why). */
   readonly strategy?: StrategyOption;
   readonly health?: HealthOptions;
   /** Monotonic ms clock. Default: `performance.now()`. */

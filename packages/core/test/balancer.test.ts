@@ -321,8 +321,8 @@ describe('custom strategies and lifecycle', () => {
     expect(() => testBalancer({ strategy: thrower }).balancer.pick()).toThrow(BallastError);
   });
 
-  it('defaults to power-of-two', () => {
-    expect(createBalancer({ instances: pool(2) }).strategy).toBe('power-of-two');
+  it('defaults to adaptive', () => {
+    expect(createBalancer({ instances: pool(2) }).strategy).toBe('adaptive');
   });
 
   it('refuses picks after close, but lets outstanding leases finish', () => {

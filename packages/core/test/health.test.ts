@@ -48,7 +48,8 @@ describe('outlier ejection', () => {
     });
     const ejects = record(balancer, 'eject');
     for (let round = 0; round < 4; round++) {
-      fail(balancer, 'i2', 5);
+      // The first round takes five failures; later ones one, as a restored instance is on probation.
+      fail(balancer, 'i2', round === 0 ? 5 : 1);
       const until = ejects[ejects.length - 1]!.untilMs;
       clock.set(until);
       balancer.pick().release({ ok: true, latencyMs: 1 });
@@ -117,6 +118,27 @@ describe('outlier ejection', () => {
     expect(ejects).toMatchObject([{ instance: { id: 'i0' }, reason: 'failure-percentage' }]);
   });
 
+  it('re-ejects an instance that fails on probation, right after its return', () => {
+    const { balancer, clock } = testBalancer({
+      instances: pool(3),
+      health: { slowStart: { windowMs: 10_000 } },
+    });
+    const ejects = record(balancer, 'eject');
+    fail(balancer, 'i1', 5);
+    clock.set(30_000);
+    fail(balancer, 'i1', 1);
+    expect(ejects.map((e) => [e.reason, e.untilMs])).toEqual([
+      ['consecutive-failures', 30_000],
+      ['failed-on-probation', 90_000],
+    ]);
+    // Back at 90 s; past the probation window, one failure is just one failure.
+    clock.set(90_000);
+    balancer.pick({ exclude: ['i0', 'i2'] }).release({ ok: true, latencyMs: 0 });
+    clock.set(90_000 + 10_000);
+    fail(balancer, 'i1', 1);
+    expect(ejects).toHaveLength(2);
+  });
+
   it('ends an ejection early when an active check passes', () => {
     const { balancer } = testBalancer({ instances: pool(3), health: { slowStart: false } });
     fail(balancer, 'i0', 5);
@@ -124,6 +146,25 @@ describe('outlier ejection', () => {
     balancer.reportCheck('i0', true);
     expect(restores).toMatchObject([{ instance: { id: 'i0' }, reason: 'check-passed' }]);
     expect(balancer.get('i0')!.state).toBe('healthy');
+  });
+});
+
+describe('hysteresis', () => {
+  it('does not let successes of requests in flight bring an instance back, only the next tick', () => {
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(3),
+      health: { outlier: false, slowStart: false },
+    });
+    const held = Array.from({ length: 9 }, () => balancer.pick()).filter((l) => l.instance.id === 'i1');
+    // Fail i1 until it is out, while three of its requests are still in flight.
+    while (balancer.get('i1')!.state === 'healthy') fail(balancer, 'i1', 1);
+    for (const lease of held) lease.release({ ok: true, latencyMs: 0 });
+    expect(balancer.get('i1')!.health).toBeGreaterThanOrEqual(0.5);
+    expect(balancer.get('i1')!.state).toBe('unhealthy');
+    clock.advance(1_000);
+    sequence(balancer, 1);
+    expect(balancer.get('i1')!.state).toBe('healthy');
   });
 });
 

@@ -9,9 +9,10 @@
  *   instance that gets no traffic cannot earn its way back, so while idle its rate recovers toward
  *   1 with half-life `recoveryHalfLifeMs` (default 10 s) and it is tried again once over the
  *   threshold (a failure then sends it straight back).
- * - `latencyScore` = min(1, `latencyFactor` × pool mean latency / own latency), refreshed once a
- *   second: an instance more than `latencyFactor` (default 3) times slower than the pool average
- *   loses health in proportion, so one 6× slower than the rest sits at the default threshold.
+ * - `latencyScore` = min(1, `latencyFactor` × mean latency of the others / own latency),
+ *   refreshed once a second: an instance more than `latencyFactor` (default 10) times slower than
+ *   the rest loses health in proportion, so one 20× slower sits at the default threshold. Like
+ *   the success rate, it recovers toward 1 while the instance is idle.
  * - `check` is 1 unless the last active health check reported failure (`reportCheck(id, false)`),
  *   then 0: an instance its own health endpoint calls down gets no traffic.
  *
@@ -48,14 +49,19 @@ export class HealthModel {
 
   /** Lets an idle member's success rate drift back toward 1 over `elapsedMs` without outcomes. */
   recover(member: Member, elapsedMs: number): void {
-    if (member.successRate >= 1 || elapsedMs <= 0) return;
+    if ((member.successRate >= 1 && member.latencyScore >= 1) || elapsedMs <= 0) return;
     const keep = Math.pow(2, -elapsedMs / this.config.recoveryHalfLifeMs);
     member.successRate = 1 - (1 - member.successRate) * keep;
+    member.latencyScore = 1 - (1 - member.latencyScore) * keep;
     this.score(member);
   }
 
-  /** Sets every member's latency score against the pool's mean latency. */
-  compareLatency(members: readonly Member[]): void {
+  /**
+   * Sets every member's latency score against the mean latency of the *other* members: with the
+   * member itself in the mean, a slow instance in a small pool could never fall far enough (in a
+   * pool of n it would bound its own score at factor / n).
+   */
+  compareLatency(members: readonly Member[], activeSince: number): void {
     let sum = 0;
     let count = 0;
     for (const m of members) {
@@ -64,9 +70,18 @@ export class HealthModel {
         count += 1;
       }
     }
-    const limit = count > 1 ? (this.config.latencyFactor * sum) / count : Infinity;
     for (const m of members) {
-      m.latencyScore = m.latencyMs > limit ? limit / m.latencyMs : 1;
+      const sampled = m.latencyMs > 0;
+      const others = count - (sampled ? 1 : 0);
+      if (!sampled || others === 0) {
+        m.latencyScore = 1;
+      } else if (m.lastOutcomeAt <= activeSince) {
+        // Idle: its latency is old news, and `recover` is lifting its score.
+        continue;
+      } else {
+        const limit = (this.config.latencyFactor * (sum - m.latencyMs)) / others;
+        m.latencyScore = m.latencyMs > limit ? limit / m.latencyMs : 1;
+      }
       this.score(m);
     }
   }

@@ -63,7 +63,7 @@ export function parseHealthOptions(options: unknown, field = 'health'): HealthCo
     failOnPanic: o.boolean('failOnPanic', false),
     window: o.integer('window', 10, 1, 100_000),
     recoveryHalfLifeMs: o.positive('recoveryHalfLifeMs', 10_000),
-    latencyFactor: o.positive('latencyFactor', 3),
+    latencyFactor: o.positive('latencyFactor', 10),
     outlier: raw.outlier === false ? false : parseOutlier(raw.outlier, `${field}.outlier`),
     slowStart: raw.slowStart === false ? false : parseSlowStart(raw.slowStart, `${field}.slowStart`),
     load: parseLoad(raw.load, `${field}.load`),

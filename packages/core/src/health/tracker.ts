@@ -11,7 +11,11 @@
  *   interval. At most `maxEjectionPercent` (10 %) of the pool is ejected at once, except that a
  *   pool of 2 to 9 can always eject one (Envoy and gRPC round 10 % of 9 down to none). An
  *   ejected instance returns the moment its time is up, checked on the next pick rather than the
- *   next sweep, or as soon as an active check passes.
+ *   next sweep, or as soon as an active check passes; it is then on probation for the slow-start
+ *   window, and one failure ejects it again (for the next, longer, period).
+ * - **Hysteresis**: an instance whose score fell below the threshold returns only through the
+ *   maintenance tick (its idle recovery) or a passed check, never on the successes of requests
+ *   it had in flight, so one failing half its requests does not flip in and out at the line.
  * - **Slow start** (Envoy's formula): an instance that joins a running pool, or returns from
  *   ejection or unhealthiness, has its weight scaled by max(minWeightPercent, (t / window)^(1 /
  *   aggression)) for `windowMs` (30 s). Not at start-up, when every instance is new.
@@ -87,15 +91,22 @@ export class HealthTracker {
     this.model.record(member, ok, latencyMs, now);
     if (typeof load === 'number' && load >= 0 && load <= 1) this.reportLoad(member, load, now);
     const outlier = this.config.outlier;
-    if (
-      !ok &&
-      outlier !== false &&
-      outlier.consecutiveFailures > 0 &&
-      member.consecutiveFailures >= outlier.consecutiveFailures
-    ) {
-      this.eject(member, now, 'consecutive-failures');
+    if (!ok && outlier !== false) {
+      if (outlier.consecutiveFailures > 0 && member.consecutiveFailures >= outlier.consecutiveFailures) {
+        this.eject(member, now, 'consecutive-failures');
+      } else if (member.restoredAt >= 0 && now - member.restoredAt < this.probationMs(outlier)) {
+        // Probation: an instance just back from ejection that fails again is still broken.
+        this.eject(member, now, 'failed-on-probation');
+      }
     }
-    this.reassess(member, now, ok ? 'success' : 'failure');
+    // Passive outcomes can take an instance out but not bring it back: successes of requests
+    // that were already in flight would otherwise flip it in and out at the threshold.
+    if (member.state !== 'unhealthy' || !ok) this.reassess(member, now, ok ? 'success' : 'failure');
+  }
+
+  /** How long after a restore one failure re-ejects: the slow-start window, or one base ejection. */
+  private probationMs(outlier: OutlierConfig): number {
+    return this.config.slowStart === false ? outlier.baseEjectionMs : this.config.slowStart.windowMs;
   }
 
   /** An active check result. A pass also ends an ejection early. */
@@ -193,11 +204,11 @@ export class HealthTracker {
     const loadPeriod = elapsed >= MAX_TICK_MS || this.tickMs >= MAX_TICK_MS;
     if (loadPeriod) {
       weightsChanged = this.updateLoadFactors(members, elapsed);
-      this.model.compareLatency(members);
+      this.model.compareLatency(members, since);
     }
     for (const m of members) {
       // Only members idle for a tick recover: one in use is judged by its outcomes.
-      if (m.successRate < 1 && m.lastOutcomeAt <= now - this.tickMs) {
+      if ((m.successRate < 1 || m.latencyScore < 1) && m.lastOutcomeAt <= now - this.tickMs) {
         this.model.recover(m, now - Math.max(since, m.lastOutcomeAt));
       }
       if (m.slowStartAt >= 0) this.rampSlowStart(m, now);

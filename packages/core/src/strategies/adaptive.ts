@@ -3,10 +3,10 @@
  * while their latencies diverge, switching on a smoothed signal with hysteresis.
  *
  * The old Datapunk balancer switched on one sample of load variance against fixed thresholds, so
- * it flapped. Here, once per `sampleIntervalMs` (1 s), two imbalance signals are measured over the
+ * it flapped. Here, once per `sampleIntervalMs` (250 ms), two imbalance signals are measured over the
  * pool, each as a coefficient of variation (standard deviation / mean): of latency (each
  * instance's latency average) and of load (in-flight / weight). Each is smoothed with an EWMA
- * (`smoothing` 0.3 per sample, so a change must persist for a few seconds to count). The strategy
+ * (`smoothing` 0.3 per sample: a change must persist for about a second to count). The strategy
  * moves to `peak-ewma` when the latency signal rises above `enterLatencyCv` (0.5: one instance
  * about 2× slower than the rest of a pool of three) and back only when it falls below
  * `exitLatencyCv` (0.2), and never sooner than `minDwellMs` (10 s) after the last switch: a signal
@@ -71,7 +71,7 @@ export class Adaptive implements BuiltinStrategy {
       );
     }
     this.dwellMs = o.nonNegative('minDwellMs', 10_000);
-    this.intervalMs = o.positive('sampleIntervalMs', 1_000);
+    this.intervalMs = o.positive('sampleIntervalMs', 250);
     this.smoothing = o.fraction('smoothing', 0.3);
   }
 

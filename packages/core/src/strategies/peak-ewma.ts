@@ -7,7 +7,7 @@
  * once, a faster one pulls it down with an exponential weight `w = exp(-Δt / τ)`, and while no
  * response arrives the estimate decays toward zero, so an instance that was slow once is probed
  * again later instead of starving. An instance with no data yet is assumed to be as fast as the
- * pool's recent average (an EWMA over all its samples; `defaultRttMs` before the first one), so a
+ * pool's recent average (an EWMA over its successful samples; `defaultRttMs` before the first), so a
  * new instance competes fairly instead of being shunned or flooded. A failed
  * request counts as a sample of at least `failurePenaltyMs`, so an instance that fails fast does
  * not look fast and attract traffic.
@@ -47,7 +47,7 @@ export class PeakEwma implements BuiltinStrategy {
     const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs'], true);
     this.decayMs = o.positive('decayMs', 10_000);
     this.poolAverageMs = o.positive('defaultRttMs', 30);
-    this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 1_000);
+    this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 5_000);
     this.cost = (member, now) =>
       (this.estimate(member, now) * (member.inflight + 1)) / member.effectiveWeight;
   }
@@ -58,9 +58,13 @@ export class PeakEwma implements BuiltinStrategy {
 
   onOutcome(member: Member, latencyMs: number, ok: boolean, now: number): void {
     const sample = ok ? latencyMs : Math.max(latencyMs, this.failurePenaltyMs);
-    if (this.pooled) this.poolAverageMs += POOL_ALPHA * (sample - this.poolAverageMs);
-    else this.poolAverageMs = sample;
-    this.pooled = true;
+    // The pool average learns from successes only: a failure penalty in it would make every
+    // unsampled instance look as bad as a failing one.
+    if (ok) {
+      if (this.pooled) this.poolAverageMs += POOL_ALPHA * (latencyMs - this.poolAverageMs);
+      else this.poolAverageMs = latencyMs;
+      this.pooled = true;
+    }
     if (member.peakEwmaMs < 0) {
       member.peakEwmaMs = sample;
     } else {

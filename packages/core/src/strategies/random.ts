@@ -31,7 +31,8 @@ export class WeightedRandom implements BuiltinStrategy {
     }
     if (table.uniform) return candidates[randomIndex(ctx.random, n)];
     const u = ctx.random() * n;
-    const i = Math.min(n - 1, Math.floor(u));
+    let i = Math.floor(u);
+    if (!(i >= 0 && i < n)) i = i >= n ? n - 1 : 0;
     return candidates[u - i < table.probability[i]! ? i : table.alias[i]!];
   }
 }

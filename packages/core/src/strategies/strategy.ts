@@ -47,8 +47,9 @@ export function loadOf(member: Member): number {
 
 /** A uniformly random index in [0, n). */
 export function randomIndex(random: Random, n: number): number {
-  // `random()` may return 1 - epsilon; the `min` keeps a sloppy custom source in range.
-  return Math.min(n - 1, Math.floor(random() * n));
+  const i = Math.floor(random() * n);
+  // A sloppy custom source (1, a negative number, NaN) must still yield an index in range.
+  return i >= 0 && i < n ? i : i >= n ? n - 1 : 0;
 }
 
 /**
