@@ -185,14 +185,13 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     const given = valid ? outcome.latencyMs : undefined;
     let latencyMs: number;
     let now: number;
-    // A caller that measured the latency usually saves a clock read: the release happened at
-    // startedAt + latency, and if that is no later than the latest pick, it is trustworthy. A
-    // later time is checked against the clock, so a wrong unit (µs for ms) cannot move the
-    // balancer's notion of time into the future.
+    // A caller that measured the latency saves the clock read: the release happened at
+    // startedAt + latency, or, if that claims a time after the latest pick, at least then. Never
+    // later: a latency in the wrong unit (µs for ms) must not date outcomes in the future. The
+    // one decision that needs the exact time, an ejection's deadline, reads the clock itself.
     if (typeof given === 'number' && given >= 0 && given < Infinity) {
       latencyMs = given;
-      now = startedAt + given;
-      if (now > this.lastPickAt) now = Math.min(now, this.clock());
+      now = Math.min(startedAt + given, this.lastPickAt);
     } else {
       now = this.clock();
       latencyMs = now > startedAt ? now - startedAt : 0;
@@ -391,6 +390,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   strategyChanged(from: string, to: string, reason: string, signals: Readonly<Record<string, number>>): void {
     this.events.emit('strategy-change', { service: this.service, from, to, reason, signals });
     this.logger.info({ service: this.service, from, to, reason, ...signals }, 'ballast: strategy switched');
+  }
+
+  now(): number {
+    return this.clock();
   }
 
   poolChanged(): void {

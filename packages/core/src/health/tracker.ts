@@ -41,6 +41,8 @@ export interface TrackerHost {
   members(): readonly Member[];
   /** Eligibility or an effective weight changed: the pool must be rebuilt. */
   poolChanged(): void;
+  /** The balancer's clock, read afresh (outcomes may carry a slightly earlier time). */
+  now(): number;
 }
 
 /** Smallest utilization taken at face value in the capacity estimate. */
@@ -100,8 +102,9 @@ export class HealthTracker {
       }
     }
     // Passive outcomes can take an instance out but not bring it back: successes of requests
-    // that were already in flight would otherwise flip it in and out at the threshold.
-    if (member.state !== 'unhealthy' || !ok) this.reassess(member, now, ok ? 'success' : 'failure');
+    // that were already in flight would otherwise flip it in and out at the threshold. So a
+    // success never changes a state, and the hot path skips the reassessment.
+    if (!ok) this.reassess(member, now, 'failure');
   }
 
   /** How long after a restore one failure re-ejects: the slow-start window, or one base ejection. */
@@ -258,8 +261,11 @@ export class HealthTracker {
     }
   }
 
-  private eject(member: Member, now: number, reason: string): void {
+  private eject(member: Member, at: number, reason: string): void {
     const outlier = this.config.outlier;
+    // An ejection's deadline is measured from the true present, which an outcome's time (taken
+    // from the latest pick to save a clock read) may trail. Ejections are rare; the read is not.
+    const now = Math.max(at, this.host.now());
     if (outlier === false || member.ejectedUntil > now) return;
     const members = this.host.members();
     let ejected = 0;
