@@ -11,8 +11,9 @@
  *   interval. At most `maxEjectionPercent` (10 %) of the pool is ejected at once, except that a
  *   pool of 2 to 9 can always eject one (Envoy and gRPC round 10 % of 9 down to none). An
  *   ejected instance returns the moment its time is up, checked on the next pick rather than the
- *   next sweep, or as soon as an active check passes; it is then on probation for the slow-start
- *   window, and one failure ejects it again (for the next, longer, period).
+ *   next sweep, or as soon as an active check passes. An instance back from ejection or from a
+ *   low score is on probation for the slow-start window: one failure ejects it (again), for the
+ *   next, longer, period.
  * - **Hysteresis**: an instance whose score fell below the threshold returns only through the
  *   maintenance tick (its idle recovery) or a passed check, never on the successes of requests
  *   it had in flight, so one failing half its requests does not flip in and out at the line.
@@ -133,15 +134,15 @@ export class HealthTracker {
     const from = member.state;
     if (to === from) return;
     member.state = to;
-    // Coming back from trouble ramps up like a newcomer.
-    if (
-      (from === 'unhealthy' || from === 'ejected') &&
-      to === 'healthy' &&
-      this.config.slowStart !== false &&
-      this.hasServingMember(member)
-    ) {
-      this.startSlowStart(member, now);
-      member.state = 'slow-start';
+    if ((from === 'unhealthy' || from === 'ejected') && to === 'healthy') {
+      // Back from trouble: on probation (one failure ejects, with the growing ejection time, so
+      // an instance failing half its requests is not let back every second), and ramping up
+      // like a newcomer.
+      member.restoredAt = now;
+      if (this.config.slowStart !== false && this.hasServingMember(member)) {
+        this.startSlowStart(member, now);
+        member.state = 'slow-start';
+      }
     }
     this.host.poolChanged();
     const { service, events, logger } = this.host;
@@ -305,7 +306,6 @@ export class HealthTracker {
 
   private restore(member: Member, now: number, reason: string): void {
     member.ejectedUntil = 0;
-    member.restoredAt = now;
     // The ejection was the penalty; the instance starts over with a clean record.
     member.consecutiveFailures = 0;
     member.successRate = 1;
