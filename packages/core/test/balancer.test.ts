@@ -105,6 +105,21 @@ describe('leases', () => {
     expect(latencies).toEqual([42, 7]);
   });
 
+  it.each([0, 42, 1234.567891, 2 ** 31 + 0.25, 1.7e12 + 0.5, -3.5])(
+    'keeps the pick time %p exactly enough',
+    (start) => {
+      const clock = manualClock(start);
+      const balancer = createBalancer({ clock, instances: pool(1) });
+      const latencies: number[] = [];
+      balancer.on('release', (e) => latencies.push(e.latencyMs));
+      const lease = balancer.pick();
+      expect(Math.abs(lease.startedAt - start)).toBeLessThan(1e-6);
+      clock.advance(2.5);
+      lease.release({ ok: true });
+      expect(latencies[0]).toBeCloseTo(2.5, 6);
+    },
+  );
+
   it('survives garbage outcomes', () => {
     const { balancer } = testBalancer({ instances: pool(1) });
     for (const outcome of [
