@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { gzipSync } from 'node:zlib';
+
+import {
+  closeServer,
+  createHarness,
+  describeGateway,
+  listen,
+  QUIET,
+  request,
+  sha256,
+  type EchoBody,
+} from '@ballast/testing';
+import type { BalancerSnapshot } from '@ballast/core';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+
+import { balancer, BallastError, ProxyError, status, type BalancerMiddleware } from '../src';
+
+/** A real Express app on 127.0.0.1:0; `setup` mounts the middleware (default: at the root). */
+async function serve(mw: BalancerMiddleware, setup: (app: Express) => void = (app) => app.use(mw)) {
+  const app = express();
+  setup(app);
+  const server = http.createServer(app);
+  server.on('upgrade', mw.upgrade);
+  const url = await listen(server);
+  return { url, server, close: () => closeServer(server) };
+}
+
+describeGateway('@ballast/express', { balancer, serve: (mw) => serve(mw) });
+
+describe('@ballast/express in an Express app', () => {
+  const h = createHarness({ balancer, serve: (mw) => serve(mw) });
+  afterEach(() => h.closeAll());
+
+  /** Reports errors that reach the application's error handler as 418 `<name> <code> <status>`. */
+  const errorHandler: ErrorRequestHandler = (
+    err: Error & { code?: string; statusCode?: number },
+    _req,
+    res,
+    _next,
+  ) => {
+    res
+      .status(418)
+      .type('text')
+      .send(`${err.name} ${err.code} ${err.statusCode ?? '-'}`);
+  };
+
+  test('mounted under a path, the upstream sees the path without it', async () => {
+    const [a] = await h.upstreams(1);
+    const mounted = balancer({ instances: [a!.url] }, QUIET);
+    const app = await h.serve(mounted, (mw) => serve(mw, (app) => app.use('/api', mw)));
+    const res = await request(`${app.url}/api/users/42?fields=name`);
+    expect(res.status).toBe(200);
+    expect(res.json<EchoBody>().url).toBe('/users/42?fields=name');
+    expect((await request(`${app.url}/api`)).json<EchoBody>().url).toBe('/');
+    expect((await request(`${app.url}/other`)).status).toBe(404);
+    expect(a!.count()).toBe(2);
+  });
+
+  describe('after a body parser', () => {
+    async function parsedGateway(...parsers: express.RequestHandler[]) {
+      const [a] = await h.upstreams(1);
+      const mw = balancer({ instances: [a!.url] }, QUIET);
+      const gw = await h.serve(mw, (mw) => serve(mw, (app) => app.use(...parsers, mw).use(errorHandler)));
+      return { url: gw.url, upstream: a! };
+    }
+
+    test('express.json(): the parsed body is re-sent with a correct Content-Length', async () => {
+      const gw = await parsedGateway(express.json());
+      const sent = '{ "name" : "Ada",\n  "tags": [1, 2, 3] }';
+      const expected = JSON.stringify(JSON.parse(sent));
+      const res = await request(`${gw.url}/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: sent,
+      });
+      expect(res.status).toBe(200);
+      const echo = res.json<EchoBody>();
+      expect(echo.bodyText).toBe(expected);
+      expect(echo.headers['content-length']).toBe(String(Buffer.byteLength(expected)));
+      expect(echo.headers['transfer-encoding']).toBeUndefined();
+    });
+
+    test('express.json() on a gzipped body: re-sent decoded, without Content-Encoding', async () => {
+      const gw = await parsedGateway(express.json());
+      const value = { id: 7, text: 'é'.repeat(100) };
+      const res = await request(`${gw.url}/users`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip' },
+        body: gzipSync(JSON.stringify(value)),
+      });
+      const echo = res.json<EchoBody>();
+      expect(JSON.parse(echo.bodyText!)).toEqual(value);
+      expect(echo.headers['content-encoding']).toBeUndefined();
+      expect(echo.headers['content-length']).toBe(String(echo.bodyBytes));
+    });
+
+    test('express.urlencoded(), express.text() and express.raw() bodies are re-sent', async () => {
+      const gw = await parsedGateway(
+        express.urlencoded({ extended: false }),
+        express.text(),
+        express.raw({ type: 'application/octet-stream', limit: '1mb' }),
+      );
+      const form = await request(`${gw.url}/form`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'a=1&b=x%20y&b=z',
+      });
+      expect(form.json<EchoBody>().bodyText).toBe('a=1&b=x+y&b=z');
+
+      const text = await request(`${gw.url}/text`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'plain text ✓',
+      });
+      expect(text.json<EchoBody>().bodyText).toBe('plain text ✓');
+
+      const bytes = randomBytes(256 * 1024);
+      const raw = await request(`${gw.url}/raw`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+      expect(raw.json<EchoBody>().bodySha256).toBe(sha256(bytes));
+      expect(gw.upstream.count()).toBe(3);
+    });
+
+    test('a body read but not kept in req.body is a clear error, not a hang', async () => {
+      const drain: express.RequestHandler = (req, _res, next) => {
+        req.resume();
+        req.once('end', () => next());
+      };
+      const gw = await parsedGateway(drain);
+      const res = await request(`${gw.url}/upload`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/pdf' },
+        body: 'not really a pdf',
+      });
+      expect(res.status).toBe(418);
+      expect(res.text).toBe('BallastError BALLAST_BODY_CONSUMED -');
+      expect(gw.upstream.count()).toBe(0);
+
+      // A consumed request without a body is still proxied.
+      const get = await request(`${gw.url}/nobody`);
+      expect(get.status).toBe(200);
+    });
+  });
+
+  test('onError calling next(err) hands upstream failures to the app error handler', async () => {
+    const handled: unknown[] = [];
+    const mw = balancer(
+      { instances: [] },
+      {
+        ...QUIET,
+        onError: (err, _req, _res, next) => {
+          handled.push(err);
+          next(err);
+        },
+      },
+    );
+    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.use(express.json(), mw).use(errorHandler)));
+    const get = await request(`${app.url}/x`);
+    expect(get.status).toBe(418);
+    expect(get.text).toBe('ProxyError BALLAST_NO_INSTANCE 503');
+    // The re-sent-body path hands its failures over the same way.
+    const post = await request(`${app.url}/x`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(post.text).toBe('ProxyError BALLAST_NO_INSTANCE 503');
+    expect(handled).toHaveLength(2);
+    expect(handled[0]).toBeInstanceOf(ProxyError);
+    expect(handled[0]).toBeInstanceOf(BallastError);
+  });
+
+  test('status() answers the balancer snapshot as JSON', async () => {
+    const ups = await h.upstreams(2);
+    const mw = balancer(
+      { service: 'users', instances: ups.map((u) => u.url), strategy: 'round-robin' },
+      QUIET,
+    );
+    const handler = status(mw);
+    expect(handler.name).toBe('ballastStatus');
+    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.get('/ballast/status', handler).use(mw)));
+    await request(`${app.url}/warm-up`);
+    const res = await request(`${app.url}/ballast/status`);
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const snapshot = res.json<BalancerSnapshot>();
+    expect(snapshot).toMatchObject({ service: 'users', strategy: 'round-robin' });
+    expect(snapshot.instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
+    expect(status(mw.balancer)).toBeInstanceOf(Function);
+  });
+});

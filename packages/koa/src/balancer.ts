@@ -1,0 +1,99 @@
+import type { Balancer, BalancerOptions } from '@ballast/core';
+import { BallastError } from '@ballast/core';
+import { createProxy, ProxyError, type ForwardResponse, resolveTarget } from '@ballast/node';
+import type { Context } from 'koa';
+
+import type { BalancerMiddleware, KoaProxyOptions } from './types';
+
+/**
+ * A reverse-proxy middleware that spreads requests over the instances of one upstream service,
+ * health-aware (see `@ballast/core`) and with retries, timeouts and `X-Forwarded-*` handling
+ * (see `@ballast/node`). It is the end of the chain (it does not call `next`), and Koa-native:
+ * the upstream status, headers and body stream are set on `ctx`, so middleware before it
+ * (compression, logging, error handling) see and may change them after `await next()`.
+ *
+ * - `target`: an existing `Balancer`, or `BalancerOptions`. Options without `instances` take
+ *   them from `BALLAST_INSTANCES` (comma-separated URLs), and a missing `strategy` from
+ *   `BALLAST_STRATEGY`; with neither, it throws `BALLAST_INVALID_CONFIG`.
+ * - The upstream path is `ctx.url` (as koa-mount leaves it). A body a body parser already read
+ *   is re-sent from `ctx.request.rawBody` (@koa/bodyparser sets it); without it, the request
+ *   fails with `BALLAST_BODY_CONSUMED`.
+ * - Upstream failures set `ctx.status` to 502, 503 (with `Retry-After`) or 504, unless
+ *   `onError` takes over (throw the error to hand it to Koa).
+ *
+ * Call `close()` on shutdown; wire `upgrade` for WebSockets.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { balancer } from '@ballast/koa';
+ *
+ * const app = new Koa();
+ * const users = balancer({ instances: ['http://127.0.0.1:3001', 'http://127.0.0.1:3002'] });
+ * app.use(users);
+ * const server = app.listen(3000);
+ * server.on('upgrade', users.upgrade);
+ * ```
+ */
+export function balancer(
+  target?: Balancer | BalancerOptions,
+  proxyOptions: KoaProxyOptions = {},
+): BalancerMiddleware {
+  const { onError, ...options } = proxyOptions;
+  const proxy = createProxy(resolveTarget(target), options);
+
+  async function ballastProxy(ctx: Context): Promise<void> {
+    const abort = new AbortController();
+    ctx.res.once('close', () => {
+      if (!ctx.res.writableFinished) abort.abort(); // the client went away
+    });
+    let upstream: ForwardResponse;
+    try {
+      upstream = await proxy.forward(ctx.req, { body: consumedBody(ctx), signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) return; // nobody is left to answer
+      if (!(err instanceof ProxyError)) throw err;
+      if (onError) return onError(err, ctx);
+      ctx.status = err.statusCode;
+      if (err.retryAfterSeconds !== undefined) ctx.set('retry-after', String(err.retryAfterSeconds));
+      return;
+    }
+    ctx.status = upstream.statusCode;
+    ctx.set(upstream.headers);
+    ctx.body = upstream.body; // Koa pipes it, and destroys it if the response ends first
+  }
+
+  return Object.assign(ballastProxy, {
+    proxy,
+    balancer: proxy.balancer,
+    upgrade: proxy.upgrade,
+    close: () => proxy.close(),
+  });
+}
+
+/**
+ * For a request whose stream a body parser already read: the raw body it kept. Undefined while
+ * the stream is unread.
+ */
+function consumedBody(ctx: Context): string | Buffer | undefined {
+  const req = ctx.req;
+  if (!req.readableEnded) return undefined;
+  const raw: unknown = (ctx.request as { rawBody?: unknown }).rawBody;
+  const announced =
+    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  const body = !announced
+    ? Buffer.alloc(0)
+    : typeof raw === 'string' || Buffer.isBuffer(raw)
+      ? raw
+      : undefined;
+  if (body === undefined) {
+    throw new BallastError(
+      'BALLAST_BODY_CONSUMED',
+      `Cannot proxy ${ctx.method} ${ctx.originalUrl}: a middleware before balancer() read the request ` +
+        'body and kept no ctx.request.rawBody to re-send. Mount balancer() before body parsers.',
+    );
+  }
+  // The proxy sends the length of the bytes given; the parser has already decoded them.
+  delete req.headers['content-encoding'];
+  return body;
+}

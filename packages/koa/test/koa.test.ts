@@ -1,0 +1,182 @@
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { createGzip, gunzipSync } from 'node:zlib';
+
+import {
+  closeServer,
+  createHarness,
+  describeGateway,
+  inflight,
+  listen,
+  QUIET,
+  readAll,
+  request,
+  waitFor,
+  type EchoBody,
+} from '@ballast/testing';
+import type { BalancerSnapshot } from '@ballast/core';
+import Koa, { type Middleware } from 'koa';
+
+import { balancer, ProxyError, status, type BalancerMiddleware } from '../src';
+
+/** A real Koa app on 127.0.0.1:0: the `before` middleware, then the balancer. */
+async function serve(mw: BalancerMiddleware, before: Middleware[] = []) {
+  const app = new Koa();
+  app.silent = true; // errors are asserted on, not logged
+  for (const m of before) app.use(m);
+  app.use(mw);
+  const handle = app.callback();
+  const server = http.createServer((req, res) => void handle(req, res));
+  server.on('upgrade', mw.upgrade);
+  const url = await listen(server);
+  return { url, server, close: () => closeServer(server) };
+}
+
+describeGateway('@ballast/koa', { balancer, serve: (mw) => serve(mw) });
+
+describe('@ballast/koa in a Koa app', () => {
+  const h = createHarness({ balancer, serve: (mw) => serve(mw) });
+  afterEach(() => h.closeAll());
+
+  /** Turns errors thrown downstream into 418 `<name> <code> <status>`, as an app's error middleware would. */
+  const errors: Middleware = async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const e = err as Error & { code?: string; statusCode?: number };
+      ctx.status = 418;
+      ctx.body = `${e.name} ${e.code} ${e.statusCode ?? '-'}`;
+    }
+  };
+
+  test('middleware before the proxy sees ctx.status and the upstream headers after next()', async () => {
+    const [a] = await h.upstreams(1);
+    const seen: string[] = [];
+    const logger: Middleware = async (ctx, next) => {
+      await next();
+      seen.push(`${ctx.method} ${ctx.url} ${ctx.status} ${ctx.response.get('x-upstream')} ${ctx.type}`);
+      ctx.set('x-logged', String(ctx.status));
+    };
+    const gw = await h.serve(balancer({ instances: [a!.url] }, QUIET), (mw) => serve(mw, [logger]));
+    const res = await request(`${gw.url}/users/1`);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-logged']).toBe('200');
+    expect(res.headers['x-upstream']).toBe('a');
+    expect(res.json<EchoBody>().url).toBe('/users/1');
+    expect(seen).toEqual(['GET /users/1 200 a application/json']);
+
+    const down = await h.serve(balancer({ instances: [] }, QUIET), (mw) => serve(mw, [logger]));
+    const failed = await request(`${down.url}/users/1`);
+    expect(failed.status).toBe(503);
+    expect(failed.headers['x-logged']).toBe('503');
+    expect(failed.headers['retry-after']).toMatch(/^\d+$/);
+    expect(seen[1]).toMatch(/^GET \/users\/1 503 /);
+  });
+
+  test('a compression middleware can re-encode the body stream set on ctx', async () => {
+    const [a] = await h.upstreams(1);
+    const gzip: Middleware = async (ctx, next) => {
+      await next();
+      ctx.body = (ctx.body as Readable).pipe(createGzip());
+      ctx.set('content-encoding', 'gzip');
+      ctx.remove('content-length');
+    };
+    const gw = await h.serve(balancer({ instances: [a!.url] }, QUIET), (mw) => serve(mw, [gzip]));
+    const res = await request(`${gw.url}/compressed`);
+    expect(res.headers['content-encoding']).toBe('gzip');
+    const echo = JSON.parse(gunzipSync(res.body).toString('utf8')) as EchoBody;
+    expect(echo).toMatchObject({ name: 'a', url: '/compressed' });
+    await waitFor(() => inflight(gw.middleware.balancer) === 0, { message: 'the lease to be released' });
+  });
+
+  test('an upstream 204 and a HEAD end cleanly and release their lease', async () => {
+    const a = await h.upstream('a', {
+      behaviour: (req, res) => {
+        if (req.method !== 'HEAD') res.writeHead(204, { 'x-empty': 'yes' }).end();
+        return req.method === 'HEAD' ? 'default' : undefined;
+      },
+    });
+    const gw = await h.gateway({ instances: [a.url] }, QUIET);
+    const empty = await request(`${gw.url}/nothing`, { method: 'DELETE' });
+    expect(empty.status).toBe(204);
+    expect(empty.headers['x-empty']).toBe('yes');
+    const head = await request(`${gw.url}/thing`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body).toHaveLength(0);
+    await waitFor(() => inflight(gw.middleware.balancer) === 0, { message: 'the leases to be released' });
+  });
+
+  test('onError may throw to hand upstream failures to Koa error handling', async () => {
+    const handled: unknown[] = [];
+    const mw = balancer(
+      { instances: [] },
+      {
+        ...QUIET,
+        onError: (err) => {
+          handled.push(err);
+          throw err;
+        },
+      },
+    );
+    const gw = await h.serve(mw, (mw) => serve(mw, [errors]));
+    const res = await request(`${gw.url}/x`);
+    expect(res.status).toBe(418);
+    expect(res.text).toBe('ProxyError BALLAST_NO_INSTANCE 503');
+    expect(handled[0]).toBeInstanceOf(ProxyError);
+  });
+
+  describe('after a body parser', () => {
+    /** Reads the body as a body parser would; keeps ctx.request.rawBody unless told not to. */
+    const parser =
+      (keepRaw: boolean): Middleware =>
+      async (ctx, next) => {
+        const raw = (await readAll(ctx.req)).toString('utf8');
+        const request = ctx.request as typeof ctx.request & { rawBody?: string; body?: unknown };
+        if (keepRaw) request.rawBody = raw;
+        request.body = ctx.is('json') ? JSON.parse(raw) : raw;
+        await next();
+      };
+
+    test('ctx.request.rawBody is re-sent with a correct Content-Length', async () => {
+      const [a] = await h.upstreams(1);
+      const gw = await h.serve(balancer({ instances: [a!.url] }, QUIET), (mw) => serve(mw, [parser(true)]));
+      const body = '{ "name": "Ada", "city": "Zürich" }';
+      const res = await request(`${gw.url}/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        body,
+      });
+      expect(res.status).toBe(200);
+      const echo = res.json<EchoBody>();
+      expect(echo.bodyText).toBe(body);
+      expect(echo.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+      expect(echo.headers['transfer-encoding']).toBeUndefined();
+    });
+
+    test('a consumed body without rawBody is a clear error, not a hang', async () => {
+      const [a] = await h.upstreams(1);
+      const gw = await h.serve(balancer({ instances: [a!.url] }, QUIET), (mw) =>
+        serve(mw, [errors, parser(false)]),
+      );
+      const res = await request(`${gw.url}/users`, { method: 'POST', body: 'some text' });
+      expect(res.status).toBe(418);
+      expect(res.text).toBe('BallastError BALLAST_BODY_CONSUMED -');
+      expect(a!.count()).toBe(0);
+    });
+  });
+
+  test('status() answers the snapshot on its path and passes other requests on', async () => {
+    const ups = await h.upstreams(2);
+    const mw = balancer({ service: 'users', instances: ups.map((u) => u.url) }, QUIET);
+    const statusMw = status(mw);
+    expect(statusMw.name).toBe('ballastStatus');
+    const gw = await h.serve(mw, (mw) => serve(mw, [statusMw]));
+    const res = await request(`${gw.url}/ballast/status`);
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const snapshot = res.json<BalancerSnapshot>();
+    expect(snapshot.service).toBe('users');
+    expect(snapshot.instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
+    expect((await request(`${gw.url}/users`)).json<EchoBody>().url).toBe('/users');
+  });
+});

@@ -1,0 +1,177 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Balancer, Lease, Logger } from '@ballast/core';
+import type { Dispatcher } from 'undici';
+import { AttemptTimeoutError } from './errors';
+import type { ProxyConfig } from './options';
+import type { Pools } from './pools';
+import type { RetryBudget } from './retry-budget';
+
+/** What every exchange of one proxy shares. */
+export interface Engine {
+  readonly balancer: Balancer;
+  readonly config: ProxyConfig;
+  readonly pools: Pools;
+  readonly budget: RetryBudget | undefined;
+  readonly logger: Logger;
+}
+
+/** The receiver of one attempt's events: an exchange. */
+export interface AttemptOwner {
+  onHeaders(
+    attempt: Attempt,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage: string | undefined,
+  ): void;
+  onData(attempt: Attempt, chunk: Buffer): void;
+  onEnd(attempt: Attempt): void;
+  onError(attempt: Attempt, error: Error): void;
+  /** The upstream switched protocols (101); `socket` is now the owner's. */
+  onUpgrade?(attempt: Attempt, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void;
+}
+
+/** Where an attempt is in its life. */
+export const Phase = {
+  /** Dispatched, waiting for response headers. */
+  Waiting: 0,
+  /** Headers delivered; the body streams to the client. */
+  Streaming: 1,
+  /** A 502/503/504 being retried elsewhere: its body is read and dropped. */
+  Discarding: 2,
+  /** Settled: later undici events are ignored. */
+  Done: 3,
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+const perf = performance;
+/** A retried error response's body is drained (keeping the socket) up to this size, else dropped. */
+const MAX_DISCARD_BYTES = 64 * 1024;
+
+/**
+ * One try of one request on one instance: the undici dispatch handler, the lease and the
+ * attempt's headers timer. Undici events reach the owning exchange only while they concern it.
+ */
+export class Attempt implements Dispatcher.DispatchHandler {
+  phase: Phase = Phase.Waiting;
+  /** Set at `onRequestStart`: from then on, bytes of the request may have reached the upstream. */
+  controller: Dispatcher.DispatchController | undefined;
+  /** Measured at the response headers (time to first byte), or at the failure. */
+  latencyMs = 0;
+  statusCode = 0;
+  load: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private abortReason: Error | undefined;
+  private discarded = 0;
+  readonly startedAt = perf.now();
+
+  constructor(
+    private readonly owner: AttemptOwner,
+    readonly lease: Lease,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(onTimeout, timeoutMs, this, timeoutMs);
+  }
+
+  get written(): boolean {
+    return this.controller !== undefined;
+  }
+
+  /** Stops the headers timer and records the time to first byte. */
+  stopClock(): number {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.latencyMs = perf.now() - this.startedAt;
+    return this.latencyMs;
+  }
+
+  /**
+   * Abandons the attempt with `reason`. The owner hears of it at once, through `onError`, even if
+   * undici has not started the request yet (it is aborted when it does).
+   */
+  cancel(reason: Error): void {
+    if (this.phase === Phase.Done) return;
+    if (this.controller !== undefined) this.controller.abort(reason);
+    else this.abortReason = reason;
+    // undici reports an abort through onResponseError, synchronously today; never count on it.
+    if (this.phase === Phase.Waiting || this.phase === Phase.Streaming) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.owner.onError(this, reason);
+    }
+    this.phase = Phase.Done;
+  }
+
+  /** Drops the rest of a retried error response. */
+  discard(): void {
+    this.phase = Phase.Discarding;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.abortReason !== undefined || this.phase === Phase.Done) {
+      controller.abort(this.abortReason ?? new Error('attempt abandoned'));
+      return;
+    }
+    this.controller = controller;
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    // 1xx informational responses (103 Early Hints) are not forwarded.
+    if (statusCode < 200) return;
+    if (this.phase !== Phase.Waiting) {
+      controller.abort(new Error('attempt abandoned'));
+      return;
+    }
+    this.owner.onHeaders(this, statusCode, headers, statusMessage);
+  }
+
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void {
+    if (this.phase !== Phase.Waiting || this.owner.onUpgrade === undefined) {
+      socket.destroy();
+      return;
+    }
+    this.phase = Phase.Done;
+    this.owner.onUpgrade(this, statusCode, headers, socket);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.phase === Phase.Streaming) this.owner.onData(this, chunk);
+    else if (this.phase === Phase.Discarding) {
+      this.discarded += chunk.length;
+      if (this.discarded > MAX_DISCARD_BYTES) {
+        this.phase = Phase.Done;
+        controller.abort(new Error('retried response dropped'));
+      }
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.phase === Phase.Streaming) this.owner.onEnd(this);
+    this.phase = Phase.Done;
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.phase === Phase.Waiting || this.phase === Phase.Streaming) this.owner.onError(this, error);
+    this.phase = Phase.Done;
+  }
+}
+
+function onTimeout(attempt: Attempt, ms: number): void {
+  attempt.cancel(new AttemptTimeoutError('headers', ms));
+}

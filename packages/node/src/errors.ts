@@ -1,0 +1,113 @@
+import { BallastError } from '@ballast/core';
+
+/** The error codes a proxied request can end with, and the status each one answers. */
+export type ProxyErrorCode = 'BALLAST_UPSTREAM_ERROR' | 'BALLAST_UPSTREAM_TIMEOUT' | 'BALLAST_NO_INSTANCE';
+
+const STATUS: Record<ProxyErrorCode, 502 | 503 | 504> = {
+  BALLAST_UPSTREAM_ERROR: 502,
+  BALLAST_UPSTREAM_TIMEOUT: 504,
+  BALLAST_NO_INSTANCE: 503,
+};
+
+/**
+ * Why the proxy could not get a response from an upstream: `BALLAST_UPSTREAM_ERROR` (502: refused,
+ * reset, a broken response, a throwing hook), `BALLAST_UPSTREAM_TIMEOUT` (504: connect, headers
+ * or idle timeout) or `BALLAST_NO_INSTANCE` (503: no instance eligible, with `retryAfterSeconds`).
+ * `cause` carries the underlying error; `instance` the id of the last instance tried, if any.
+ */
+export class ProxyError extends BallastError {
+  declare readonly code: ProxyErrorCode;
+  readonly statusCode: 502 | 503 | 504;
+  /** For 503: the `Retry-After` the proxy sends, in seconds. */
+  readonly retryAfterSeconds: number | undefined;
+  /** Id of the last instance tried, if one was picked. */
+  readonly instance: string | undefined;
+
+  constructor(
+    code: ProxyErrorCode,
+    message: string,
+    options?: { cause?: unknown; instance?: string; retryAfterSeconds?: number },
+  ) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProxyError';
+    this.statusCode = STATUS[code];
+    this.instance = options?.instance;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+/** Seconds a client is asked to wait when no instance is eligible. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Internal errors that mark why an attempt was abandoned; never shown to clients. */
+export class AttemptTimeoutError extends Error {
+  readonly code = 'BALLAST_ATTEMPT_TIMEOUT';
+  constructor(
+    readonly phase: 'headers' | 'idle',
+    ms: number,
+  ) {
+    super(phase === 'headers' ? `no response headers within ${ms} ms` : `no body data for ${ms} ms`);
+    this.name = 'AttemptTimeoutError';
+  }
+}
+
+/** The client went away, or the caller's signal aborted: not an upstream failure. */
+export class ClientAbortError extends Error {
+  readonly code = 'BALLAST_CLIENT_ABORTED';
+  constructor(reason?: unknown) {
+    super('the client aborted the request', reason === undefined ? undefined : { cause: reason });
+    this.name = 'ClientAbortError';
+  }
+}
+
+/** A user hook threw; the request ends with a 502. */
+export class HookError extends Error {
+  readonly code = 'BALLAST_HOOK_ERROR';
+  constructor(hook: string, cause: unknown) {
+    super(`the ${hook} hook threw`, { cause });
+    this.name = 'HookError';
+  }
+}
+
+// Errors of the connect phase: the upstream never saw a byte of the request.
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'BALLAST_ATTEMPT_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+export function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A failure of the connect phase (refused, unreachable, connect timeout). */
+export function isConnectFailure(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== undefined && CONNECT_CODES.has(code);
+}
+
+export function isTimeout(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== undefined && TIMEOUT_CODES.has(code);
+}
+
+/** Wraps what ended an exchange into the ProxyError the client is answered with. */
+export function toProxyError(error: unknown, instance: string | undefined): ProxyError {
+  if (error instanceof ProxyError) return error;
+  const ctx = { cause: error, instance };
+  if (isTimeout(error)) return new ProxyError('BALLAST_UPSTREAM_TIMEOUT', 'Upstream timed out', ctx);
+  if (error instanceof HookError) return new ProxyError('BALLAST_UPSTREAM_ERROR', error.message, ctx);
+  return new ProxyError('BALLAST_UPSTREAM_ERROR', 'Upstream request failed', ctx);
+}

@@ -1,0 +1,296 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Lease } from '@ballast/core';
+import { Attempt, Phase, type AttemptOwner, type Engine } from './attempt';
+import {
+  ClientAbortError,
+  codeOf,
+  HookError,
+  isConnectFailure,
+  ProxyError,
+  RETRY_AFTER_SECONDS,
+  toProxyError,
+} from './errors';
+import { parseLoadHeader, stripResponseHeaders, upstreamPath } from './headers';
+import { prepareRequest } from './prepare';
+import { RequestBody } from './request-body';
+import type { UpstreamRequest, UpstreamResponse } from './types';
+
+/** Errors no other instance would answer differently: bad input, our own hooks, a closing pool. */
+const FINAL_CODES = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_CLOSED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'BALLAST_HOOK_ERROR',
+  'BALLAST_CLIENT_ABORTED',
+]);
+
+/**
+ * One proxied request from start to end: picks an instance, runs attempts, retries on another
+ * instance when that is safe and allowed, and hands the response (or the final error) to the
+ * subclass that writes it, to a `ServerResponse` or as a `forward()` result.
+ *
+ * Retry rules: a failure before any byte was written (refused, connect timeout, no socket in
+ * time) is retried for every method; after that, a reset, a timeout or a 502/503/504 is retried
+ * only for `retryMethods`, within the retry budget, and only if the request body can be replayed.
+ */
+export abstract class Exchange implements AttemptOwner {
+  protected attempt: Attempt | undefined;
+  protected aborted: Error | undefined;
+  protected over = false;
+  private upstream: UpstreamRequest | undefined;
+  private requestBody: RequestBody | Buffer | string | undefined;
+  private tried: string[] | undefined;
+  private retriesLeft: number;
+  private idempotent = false;
+  private key: string | undefined;
+  private pickError: unknown;
+  /** The protocol an upgrade exchange asks for (`websocket`). */
+  protected upgrade: string | undefined;
+
+  constructor(
+    protected readonly engine: Engine,
+    protected readonly req: IncomingMessage,
+    private readonly bodyOption: Buffer | string | Readable | undefined,
+  ) {
+    this.retriesLeft = engine.config.retries;
+  }
+
+  /** Writes the response head; the body follows through `write`/`end`. */
+  protected abstract deliver(
+    attempt: Attempt,
+    response: UpstreamResponse,
+    statusMessage: string | undefined,
+  ): void;
+  protected abstract write(attempt: Attempt, chunk: Buffer): void;
+  protected abstract end(attempt: Attempt): void;
+  /** The upstream failed after the response head was delivered. */
+  protected abstract broken(attempt: Attempt, error: Error): void;
+  /** No response: answer the error. */
+  protected abstract fail(error: ProxyError): void;
+  /** The client went away (or the caller's signal aborted) before a response was delivered. */
+  protected abstract cancelled(reason: Error): void;
+
+  start(): void {
+    this.engine.budget?.request();
+    try {
+      const prepared = prepareRequest(this.engine.config, this.req, this.bodyOption, (error) =>
+        this.abort(new ClientAbortError(error)),
+      );
+      this.upstream = prepared.upstream;
+      this.requestBody = prepared.body;
+      this.key = prepared.key;
+      this.idempotent = prepared.idempotent;
+    } catch (error) {
+      this.finish();
+      this.fail(toProxyError(error, undefined));
+      return;
+    }
+    this.next();
+  }
+
+  /** The client (or the caller's signal) went away: abort the upstream work and free the lease. */
+  abort(reason: Error): void {
+    if (this.over) return;
+    this.aborted = reason;
+    if (this.attempt !== undefined && this.attempt.phase !== Phase.Done) {
+      this.attempt.cancel(reason);
+    } else {
+      this.finish();
+      this.cancelled(reason);
+    }
+  }
+
+  /** Picks an instance (none already tried); undefined if there is none. */
+  private pick(): Lease | undefined {
+    const tried = this.tried;
+    const key = this.key;
+    try {
+      return this.engine.balancer.pick(
+        tried === undefined ? (key === undefined ? undefined : { key }) : { key, exclude: tried },
+      );
+    } catch (error) {
+      this.pickError = error;
+      return undefined;
+    }
+  }
+
+  /** Starts the first attempt. */
+  private next(): void {
+    const lease = this.pick();
+    if (lease === undefined) {
+      this.finish();
+      this.fail(
+        new ProxyError(
+          'BALLAST_NO_INSTANCE',
+          `No instance available for service "${this.engine.balancer.service}"`,
+          {
+            cause: this.pickError,
+            retryAfterSeconds: RETRY_AFTER_SECONDS,
+          },
+        ),
+      );
+      return;
+    }
+    this.launch(lease);
+  }
+
+  /** Starts an attempt on the leased instance. */
+  private launch(lease: Lease): void {
+    const target = this.engine.pools.get(lease.instance.url);
+    if (target === undefined) {
+      lease.release({ ok: true });
+      this.finish();
+      this.fail(
+        new ProxyError('BALLAST_NO_INSTANCE', 'The proxy is closed', {
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
+        }),
+      );
+      return;
+    }
+    const upstream = this.upstream!;
+    const attempt = new Attempt(this, lease, this.engine.config.timeoutMs);
+    this.attempt = attempt;
+    const body = this.requestBody instanceof RequestBody ? this.requestBody.attach() : this.requestBody;
+    target.pool.dispatch(
+      {
+        path: upstreamPath(upstream.path, target.base),
+        method: upstream.method,
+        headers: upstream.headers,
+        body,
+        upgrade: this.upgrade,
+      },
+      attempt,
+    );
+  }
+
+  onHeaders(
+    attempt: Attempt,
+    statusCode: number,
+    raw: IncomingHttpHeaders,
+    statusMessage: string | undefined,
+  ): void {
+    const latencyMs = attempt.stopClock();
+    attempt.statusCode = statusCode;
+    if (
+      (statusCode === 502 || statusCode === 503 || statusCode === 504) &&
+      this.mayRetry(attempt, undefined)
+    ) {
+      // The answer is dropped only if another instance can be tried; otherwise it goes through.
+      const lease = this.retryLease(attempt, `status ${statusCode}`);
+      if (lease !== undefined) {
+        attempt.lease.release({ ok: false, status: statusCode, latencyMs });
+        attempt.discard();
+        this.launch(lease);
+        return;
+      }
+    }
+    const headers = raw as Record<string, string | string[]>;
+    const metrics = headers['endpoint-load-metrics'];
+    if (metrics !== undefined) attempt.load = parseLoadHeader(Array.isArray(metrics) ? metrics[0] : metrics);
+    const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
+    const hook = this.engine.config.onProxyResponse;
+    if (hook !== undefined) {
+      try {
+        hook(response, this.req);
+      } catch (error) {
+        // The upstream answered; the hook failed. The lease records the upstream's outcome.
+        attempt.cancel(new HookError('onProxyResponse', error));
+        return;
+      }
+    }
+    attempt.phase = Phase.Streaming;
+    this.deliver(attempt, response, statusMessage);
+  }
+
+  onData(attempt: Attempt, chunk: Buffer): void {
+    this.write(attempt, chunk);
+  }
+
+  onEnd(attempt: Attempt): void {
+    this.release(attempt, undefined);
+    this.finish();
+    this.end(attempt);
+  }
+
+  onError(attempt: Attempt, error: Error): void {
+    if (attempt.phase === Phase.Streaming) {
+      this.release(attempt, this.aborted ?? error);
+      this.finish();
+      attempt.phase = Phase.Done;
+      this.broken(attempt, this.aborted ?? error);
+      return;
+    }
+    attempt.phase = Phase.Done;
+    if (attempt.statusCode === 0) attempt.stopClock();
+    this.release(attempt, this.aborted ?? error);
+    if (this.aborted !== undefined) {
+      this.finish();
+      this.cancelled(this.aborted);
+      return;
+    }
+    if (!FINAL_CODES.has(codeOf(error) ?? '') && this.mayRetry(attempt, error)) {
+      const lease = this.retryLease(attempt, error.message);
+      if (lease !== undefined) {
+        this.launch(lease);
+        return;
+      }
+    }
+    this.finish();
+    this.fail(toProxyError(error, attempt.lease.instance.id));
+  }
+
+  /** Whether `attempt` may be retried elsewhere; takes from the retry budget when it says yes. */
+  private mayRetry(attempt: Attempt, error: Error | undefined): boolean {
+    if (this.over || this.aborted !== undefined || this.retriesLeft <= 0) return false;
+    if (this.requestBody instanceof RequestBody && !this.requestBody.replayable) return false;
+    const written = attempt.written && !(error !== undefined && isConnectFailure(error));
+    if (written) {
+      if (!this.idempotent) return false;
+      if (this.engine.budget !== undefined && !this.engine.budget.tryRetry()) return false;
+    }
+    this.retriesLeft -= 1;
+    return true;
+  }
+
+  /** A lease on an instance not tried yet, for a retry of `attempt`; undefined if none is left. */
+  private retryLease(attempt: Attempt, reason: string): Lease | undefined {
+    const id = attempt.lease.instance.id;
+    (this.tried ??= []).push(id);
+    const lease = this.pick();
+    this.engine.logger.debug(
+      {
+        service: this.engine.balancer.service,
+        instance: id,
+        method: this.upstream?.method,
+        reason,
+        retried: lease !== undefined,
+      },
+      lease === undefined
+        ? 'ballast: no other instance to retry on'
+        : 'ballast: retrying on another instance',
+    );
+    return lease;
+  }
+
+  /** Releases the attempt's lease with its outcome. A client abort is not held against the instance. */
+  private release(attempt: Attempt, error: Error | undefined): void {
+    const status = attempt.statusCode;
+    // Neither a client that went away nor a throwing hook says anything about the instance.
+    const neutral = error === undefined || error === this.aborted || error instanceof HookError;
+    const ok = neutral && status < 500;
+    attempt.lease.release(
+      status === 0
+        ? { ok, latencyMs: attempt.latencyMs, error }
+        : { ok, status, latencyMs: attempt.latencyMs, error, load: attempt.load },
+    );
+  }
+
+  protected finish(): void {
+    if (this.over) return;
+    this.over = true;
+    if (this.requestBody instanceof RequestBody) this.requestBody.dispose();
+  }
+}

@@ -1,0 +1,158 @@
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`) belong to
+ * one connection and are never forwarded, in either direction. `http2-settings` rides on an
+ * upgrade this proxy does not perform.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/**
+ * Request headers that are not forwarded: hop-by-hop ones, and `expect`, which Node's server
+ * already answered (100 Continue) and undici refuses to send.
+ */
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'expect']);
+
+/** Names listed in a `Connection` header beyond the hop-by-hop ones: usually none, so no allocation. */
+function connectionTokens(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  // The common values, without a split: `keep-alive`, `close`, `Upgrade`.
+  if (typeof value === 'string' && value.length <= 10 && !value.includes(',')) {
+    const token = value.trim().toLowerCase();
+    if (token === 'keep-alive' || token === 'close' || token === 'upgrade') return undefined;
+  }
+  let tokens: string[] | undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  for (const raw of text.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token !== '' && token !== 'close' && !HOP_BY_HOP.has(token)) (tokens ??= []).push(token);
+  }
+  return tokens;
+}
+
+/**
+ * How `buildRequestHeaders` treats the body: the client's own (its framing headers go along), a
+ * replacement of known length, or a replacement stream of unknown length.
+ */
+export type BodyKind = 'original' | 'sized' | 'stream';
+
+/**
+ * The headers to send upstream: the client's, less hop-by-hop ones and those its `Connection`
+ * header names, with `X-Forwarded-*` set and `Host` kept (or left to undici with `changeOrigin`).
+ */
+export function buildRequestHeaders(
+  req: IncomingMessage,
+  xForwarded: boolean,
+  changeOrigin: boolean,
+  body: BodyKind,
+  bodyLength: number,
+): Record<string, string | string[]> {
+  const source = req.headers;
+  const extra = connectionTokens(source.connection);
+  const headers: Record<string, string | string[]> = {};
+  for (const name in source) {
+    const value = source[name];
+    if (value === undefined || REQUEST_DROP.has(name)) continue;
+    if (extra !== undefined && extra.includes(name)) continue;
+    headers[name] = value;
+  }
+  if (changeOrigin) delete headers.host;
+  if (body === 'sized') headers['content-length'] = String(bodyLength);
+  else if (body === 'stream') delete headers['content-length'];
+  if (xForwarded) {
+    // For: this hop appends the address it saw. Proto and Host: the first proxy in a chain saw
+    // the client's own, so an existing value is kept.
+    const address = req.socket?.remoteAddress;
+    const prior = headers['x-forwarded-for'];
+    if (address !== undefined) {
+      headers['x-forwarded-for'] =
+        prior === undefined ? address : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${address}`;
+    }
+    if (headers['x-forwarded-proto'] === undefined)
+      headers['x-forwarded-proto'] =
+        (req.socket as TLSSocket | undefined)?.encrypted === true ? 'https' : 'http';
+    if (headers['x-forwarded-host'] === undefined && source.host !== undefined)
+      headers['x-forwarded-host'] = source.host;
+  }
+  return headers;
+}
+
+/**
+ * The upstream response headers less hop-by-hop ones. A copy: deleting keys from undici's object
+ * would turn it into a slow dictionary just before Node iterates it to write the head.
+ */
+export function stripResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const extra = connectionTokens(headers.connection);
+  const kept: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (extra !== undefined && extra.includes(name)) continue;
+    kept[name] = value;
+  }
+  return kept;
+}
+
+/** Whether the client's request carries a body (RFC 9112 §6.3: a length or a transfer coding). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * The path and query to send upstream: `req.url` (its origin dropped if absolute-form), rewritten,
+ * under the instance's base path.
+ */
+export function upstreamPath(url: string | undefined, base: string): string {
+  let path = url ?? '/';
+  if (path.charCodeAt(0) !== 47 /* / */) {
+    const scheme = path.indexOf('://');
+    if (scheme > 0) {
+      const slash = path.indexOf('/', scheme + 3);
+      path = slash < 0 ? '/' : path.slice(slash);
+    } else {
+      path = `/${path}`;
+    }
+  }
+  return base === '' ? path : base + path;
+}
+
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/**
+ * Reads an ORCA `endpoint-load-metrics` header in its TEXT form (`TEXT cpu_utilization=0.3,
+ * mem_utilization=0.5`) and returns `cpu_utilization` if it is a number in [0, 1]; anything else
+ * (another format, a missing, malformed, negative or larger value) gives `undefined`.
+ *
+ * @example
+ * parseLoadHeader('TEXT cpu_utilization=0.3, rps_fractional=10'); // 0.3
+ */
+export function parseLoadHeader(value: string | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (!text.startsWith('TEXT ') && !text.startsWith('TEXT\t')) return undefined;
+  for (const part of text.slice(5).split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== 'cpu_utilization') continue;
+    const raw = part.slice(eq + 1).trim();
+    if (!DECIMAL.test(raw)) return undefined;
+    const load = Number(raw);
+    return load >= 0 && load <= 1 ? load : undefined;
+  }
+  return undefined;
+}

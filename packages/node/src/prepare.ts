@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { HookError } from './errors';
+import { buildRequestHeaders, hasBody, type BodyKind } from './headers';
+import type { ProxyConfig } from './options';
+import { RequestBody } from './request-body';
+import type { UpstreamRequest } from './types';
+
+/** What one exchange sends upstream, the same on every attempt. */
+export interface PreparedRequest {
+  readonly upstream: UpstreamRequest;
+  readonly body: RequestBody | Buffer | string | undefined;
+  readonly key: string | undefined;
+  /** Whether the method that goes upstream (a hook may change it) may be retried once sent. */
+  readonly idempotent: boolean;
+}
+
+/**
+ * Builds the upstream request once per exchange: affinity key, path rewrite, filtered headers,
+ * the `onProxyRequest` hook, then the body. A throwing hook throws a `HookError` (a 502) before
+ * the client's body is touched.
+ */
+export function prepareRequest(
+  config: ProxyConfig,
+  req: IncomingMessage,
+  bodyOption: Buffer | string | Readable | undefined,
+  onBodyError: (error: Error) => void,
+): PreparedRequest {
+  let key: string | undefined;
+  if (config.key !== undefined) {
+    const hook = config.key;
+    const value = runHook('key', () => hook(req));
+    if (typeof value === 'string') key = value;
+  }
+  let path = req.url ?? '/';
+  if (config.pathRewrite !== undefined) {
+    const rewrite = config.pathRewrite;
+    const original = path;
+    path = runHook('pathRewrite', () => {
+      const rewritten = rewrite(original, req);
+      if (typeof rewritten !== 'string') throw new TypeError('pathRewrite must return a string');
+      return rewritten;
+    });
+  }
+  const sized = typeof bodyOption === 'string' || Buffer.isBuffer(bodyOption);
+  const kind: BodyKind = bodyOption === undefined ? 'original' : sized ? 'sized' : 'stream';
+  const length = sized ? Buffer.byteLength(bodyOption) : 0;
+  const upstream: UpstreamRequest = {
+    method: req.method ?? 'GET',
+    path,
+    headers: buildRequestHeaders(req, config.xForwarded, config.changeOrigin, kind, length),
+  };
+  if (config.onProxyRequest !== undefined) {
+    const hook = config.onProxyRequest;
+    runHook('onProxyRequest', () => hook(upstream, req));
+  }
+
+  let body: PreparedRequest['body'];
+  const source = sized ? undefined : (bodyOption ?? (hasBody(req) ? req : undefined));
+  if (sized) body = bodyOption;
+  else if (source !== undefined) {
+    const stream = new RequestBody(source, config.replayBufferBytes);
+    stream.onSourceError = onBodyError;
+    body = stream;
+  }
+  return { upstream, body, key, idempotent: config.retryMethods.has(upstream.method.toUpperCase()) };
+}
+
+function runHook<T>(name: string, hook: () => T): T {
+  try {
+    return hook();
+  } catch (error) {
+    throw new HookError(name, error);
+  }
+}

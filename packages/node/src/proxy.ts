@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable, type Duplex } from 'node:stream';
+import {
+  createBalancer,
+  InvalidConfigError,
+  type Balancer,
+  type BalancerEvents,
+  type BalancerOptions,
+} from '@ballast/core';
+import type { Engine } from './attempt';
+import { ProxyError } from './errors';
+import { HealthChecker } from './health-check';
+import { parseProxyOptions } from './options';
+import { Pools } from './pools';
+import { ForwardExchange, ResponseExchange, respondError } from './respond';
+import { RetryBudget } from './retry-budget';
+import { isBalancer } from './target';
+import type { ForwardOptions, ForwardResponse, ProxyHandler, ProxyOptions } from './types';
+import { UpgradeExchange, writeError } from './upgrade';
+
+const EMPTY = Buffer.alloc(0);
+const perf = performance;
+
+/**
+ * Creates a balancing reverse proxy: a `(req, res, next?)` handler for `node:http` (and Express
+ * or Connect) that forwards each request to an instance the balancer picks, through a keep-alive
+ * undici pool per instance, streaming both bodies; retries on another instance when it is safe;
+ * answers 502, 503 or 504 itself when it cannot get a response. `balancerOrOptions` is an
+ * existing Balancer or the options to create one (then `close()` closes it too). Throws core's
+ * `InvalidConfigError` naming the field (`proxy.timeoutMs`, `instances[0].url`) on bad options.
+ *
+ * @example
+ * import http from 'node:http';
+ * import { createProxy } from '@ballast/node';
+ *
+ * const proxy = createProxy({ instances: ['http://127.0.0.1:3001', 'http://127.0.0.1:3002'] });
+ * const server = http.createServer(proxy);
+ * server.on('upgrade', proxy.upgrade);
+ * server.listen(8080);
+ */
+export function createProxy(
+  balancerOrOptions: Balancer | BalancerOptions,
+  proxyOptions?: ProxyOptions,
+): ProxyHandler {
+  const owned = !isBalancer(balancerOrOptions);
+  const balancer = owned
+    ? createBalancer(balancerOrOptions as BalancerOptions)
+    : (balancerOrOptions as Balancer);
+  let config;
+  try {
+    config = parseProxyOptions(
+      proxyOptions,
+      owned ? (balancerOrOptions as BalancerOptions).logger : undefined,
+    );
+  } catch (error) {
+    if (owned) balancer.close();
+    throw error;
+  }
+  const pools = new Pools(config);
+  const budget =
+    config.retryBudget === false
+      ? undefined
+      : new RetryBudget(config.retryBudget.ratio, config.retryBudget.minRetriesPerSecond, () => perf.now());
+  const engine: Engine = { balancer, config, pools, budget, logger: config.logger };
+  const onRemoved = (event: BalancerEvents['instance-removed']): void => pools.remove(event.instance.url);
+  balancer.on('instance-removed', onRemoved);
+  const checker =
+    config.healthCheck === false
+      ? undefined
+      : new HealthChecker(balancer, pools, config.healthCheck, config.logger);
+  let closing: Promise<void> | undefined;
+
+  const proxy = function ballastProxy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next?: (err?: unknown) => void,
+  ): void {
+    try {
+      new ResponseExchange(engine, req, res).start();
+    } catch (error) {
+      // Only a bug gets here: upstream failures are answered by the exchange itself.
+      if (typeof next === 'function') {
+        next(error);
+        return;
+      }
+      config.logger.error({ service: balancer.service, error }, 'ballast: proxy failure');
+      respondError(new ProxyError('BALLAST_UPSTREAM_ERROR', 'Proxy failure', { cause: error }), res);
+    }
+  };
+
+  const upgrade = function ballastUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      new UpgradeExchange(engine, req, socket, head ?? EMPTY).start();
+    } catch (error) {
+      config.logger.error({ service: balancer.service, error }, 'ballast: upgrade failure');
+      writeError(socket, new ProxyError('BALLAST_UPSTREAM_ERROR', 'Proxy failure', { cause: error }));
+    }
+  };
+
+  function forward(req: IncomingMessage, options?: ForwardOptions): Promise<ForwardResponse> {
+    return new Promise((resolve, reject) => {
+      const body = options?.body;
+      if (
+        body !== undefined &&
+        typeof body !== 'string' &&
+        !Buffer.isBuffer(body) &&
+        !(body instanceof Readable)
+      ) {
+        reject(new InvalidConfigError('forward.body', body, 'expected a Buffer, a string or a Readable'));
+        return;
+      }
+      new ForwardExchange(engine, req, body, options?.signal, resolve, reject).start();
+    });
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      checker?.close();
+      balancer.off('instance-removed', onRemoved);
+      await pools.close();
+      if (owned) balancer.close();
+    })();
+    return closing;
+  }
+
+  return Object.defineProperties(proxy, {
+    balancer: { value: balancer, enumerable: true },
+    upgrade: { value: upgrade, enumerable: true },
+    forward: { value: forward, enumerable: true },
+    respondError: { value: respondError, enumerable: true },
+    close: { value: close, enumerable: true },
+  }) as ProxyHandler;
+}

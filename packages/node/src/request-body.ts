@@ -1,0 +1,96 @@
+import { Readable } from 'node:stream';
+
+/**
+ * The streamed body of one proxied request, fed to one attempt after another. Each attempt gets
+ * its own Readable (undici destroys it on failure; the client's request must survive that). The
+ * bytes read so far are kept while they fit in the replay buffer, so a retry can send them
+ * again and go on with the rest; once they overflow, the body can be retried only if no attempt
+ * has read from it yet. Backpressure: the source is paused whenever the current attempt's
+ * Readable is full, and resumed when it asks for more.
+ */
+export class RequestBody {
+  private chunks: Buffer[] | undefined = [];
+  private size = 0;
+  private consumed = false;
+  private ended = false;
+  private failed: Error | undefined;
+  private current: Readable | undefined;
+  /** Set when the source failed: the client went away mid-upload. */
+  onSourceError: ((error: Error) => void) | undefined;
+
+  constructor(
+    private readonly source: Readable,
+    private readonly limit: number,
+  ) {
+    source.pause();
+    source.on('data', this.onData);
+    source.on('end', this.onEnd);
+    source.on('error', this.onError);
+  }
+
+  /** Whether a new attempt can get the whole body. */
+  get replayable(): boolean {
+    return !this.consumed || this.chunks !== undefined;
+  }
+
+  /** A fresh Readable for the next attempt: the kept bytes, then the rest of the source. */
+  attach(): Readable {
+    this.detach();
+    const body = new Readable({
+      read: () => {
+        if (this.current === body && !this.ended) this.source.resume();
+      },
+      destroy: (error, callback) => {
+        if (this.current === body) this.detach();
+        callback(error);
+      },
+    });
+    this.current = body;
+    if (this.chunks !== undefined) for (const chunk of this.chunks) body.push(chunk);
+    if (this.failed !== undefined) body.destroy(this.failed);
+    else if (this.ended) body.push(null);
+    return body;
+  }
+
+  /** Stops feeding the current attempt. */
+  detach(): void {
+    const body = this.current;
+    if (body === undefined) return;
+    this.current = undefined;
+    if (!this.ended) this.source.pause();
+    if (!body.destroyed) body.destroy();
+  }
+
+  /** Lets go of the source for good (the exchange is over). */
+  dispose(): void {
+    this.detach();
+    this.chunks = undefined;
+    this.source.off('data', this.onData);
+    this.source.off('end', this.onEnd);
+    // The error listener stays: an abort after the exchange must not become an uncaught error.
+  }
+
+  private readonly onData = (chunk: Buffer | string): void => {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.consumed = true;
+    if (this.chunks !== undefined) {
+      this.size += buffer.length;
+      if (this.size <= this.limit) this.chunks.push(buffer);
+      else this.chunks = undefined;
+    }
+    const body = this.current;
+    if (body === undefined) this.source.pause();
+    else if (!body.push(buffer)) this.source.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.current?.push(null);
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.failed = error;
+    this.current?.destroy(error);
+    this.onSourceError?.(error);
+  };
+}

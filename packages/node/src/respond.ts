@@ -1,0 +1,200 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Attempt, Engine } from './attempt';
+import { ClientAbortError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
+import { Exchange } from './exchange';
+import type { ForwardResponse, UpstreamResponse } from './types';
+
+const TEXT: Record<502 | 503 | 504, string> = {
+  502: 'Bad Gateway\n',
+  503: 'Service Unavailable\n',
+  504: 'Gateway Timeout\n',
+};
+
+/**
+ * Answers a ProxyError: its status, `Retry-After` on a 503, and a one-line plain-text body, never
+ * a stack trace. If the response has already begun, the connection is closed instead (a status
+ * can no longer be given).
+ */
+export function respondError(err: ProxyError, res: ServerResponse): void {
+  if (res.headersSent || res.writableEnded) {
+    if (!res.writableFinished) res.destroy();
+    return;
+  }
+  const status = err instanceof ProxyError ? err.statusCode : 502;
+  const body = TEXT[status] ?? TEXT[502];
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  if (status === 503) headers['retry-after'] = String(err.retryAfterSeconds ?? RETRY_AFTER_SECONDS);
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The request handler's exchange: streams the upstream response into the client's `res`. */
+export class ResponseExchange extends Exchange {
+  constructor(
+    engine: Engine,
+    req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    super(engine, req, undefined);
+    res.on('close', this.onClose);
+  }
+
+  override start(): void {
+    // The client may have left while earlier middleware ran: then there is nothing to do.
+    if (this.res.destroyed || this.res.writableEnded) {
+      this.over = true;
+      return;
+    }
+    super.start();
+  }
+
+  private readonly onClose = (): void => {
+    if (!this.res.writableFinished) this.abort(new ClientAbortError());
+  };
+
+  private readonly onDrain = (): void => {
+    this.attempt?.controller?.resume();
+  };
+
+  protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
+    const res = this.res;
+    if (statusMessage) res.writeHead(response.statusCode, statusMessage, response.headers);
+    else res.writeHead(response.statusCode, response.headers);
+    res.on('drain', this.onDrain);
+  }
+
+  protected write(attempt: Attempt, chunk: Buffer): void {
+    if (!this.res.write(chunk)) attempt.controller?.pause();
+  }
+
+  protected end(): void {
+    this.res.end();
+  }
+
+  protected broken(attempt: Attempt, error: Error): void {
+    if (error === this.aborted) return;
+    this.engine.logger.debug(
+      { service: this.engine.balancer.service, instance: attempt.lease.instance.id, error },
+      'ballast: upstream failed mid-response',
+    );
+    // Before the head went out (writeHead refused a header) the client still gets a status.
+    respondError(toProxyError(error, attempt.lease.instance.id), this.res);
+  }
+
+  protected fail(error: ProxyError): void {
+    const { config, logger } = this.engine;
+    logger.debug(
+      {
+        service: this.engine.balancer.service,
+        instance: error.instance,
+        code: error.code,
+        cause: error.cause,
+      },
+      'ballast: proxy error',
+    );
+    if (config.onError !== undefined) {
+      try {
+        config.onError(error, this.req, this.res);
+        return;
+      } catch (hookError) {
+        logger.error(
+          { service: this.engine.balancer.service, error: hookError },
+          'ballast: onError hook threw',
+        );
+      }
+    }
+    respondError(error, this.res);
+  }
+
+  protected cancelled(): void {
+    // Nobody to answer.
+  }
+}
+
+/** The `forward()` exchange: resolves with the response head and a Readable of the body. */
+export class ForwardExchange extends Exchange {
+  private responseBody: UpstreamBody | undefined;
+
+  constructor(
+    engine: Engine,
+    req: IncomingMessage,
+    bodyOption: Buffer | string | Readable | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (response: ForwardResponse) => void,
+    private readonly reject: (error: ProxyError) => void,
+  ) {
+    super(engine, req, bodyOption);
+  }
+
+  override start(): void {
+    const signal = this.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.over = true;
+        this.cancelled(new ClientAbortError(signal.reason));
+        return;
+      }
+      signal.addEventListener('abort', this.onAbort);
+    }
+    super.start();
+  }
+
+  private readonly onAbort = (): void => {
+    this.abort(new ClientAbortError(this.signal?.reason));
+  };
+
+  protected deliver(attempt: Attempt, response: UpstreamResponse): void {
+    this.responseBody = new UpstreamBody(this, attempt);
+    this.resolve({ statusCode: response.statusCode, headers: response.headers, body: this.responseBody });
+  }
+
+  protected write(attempt: Attempt, chunk: Buffer): void {
+    if (!this.responseBody!.push(chunk)) attempt.controller?.pause();
+  }
+
+  protected end(): void {
+    this.responseBody!.push(null);
+  }
+
+  protected broken(attempt: Attempt, error: Error): void {
+    if (error === this.aborted) this.responseBody!.destroy();
+    else this.responseBody!.destroy(toProxyError(error, attempt.lease.instance.id));
+  }
+
+  protected fail(error: ProxyError): void {
+    this.reject(error);
+  }
+
+  protected cancelled(reason: Error): void {
+    this.reject(new ProxyError('BALLAST_UPSTREAM_ERROR', 'The request was aborted', { cause: reason }));
+  }
+
+  protected override finish(): void {
+    super.finish();
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
+}
+
+/** The upstream body as `forward()` hands it out; destroying it aborts the upstream request. */
+class UpstreamBody extends Readable {
+  constructor(
+    private readonly exchange: ForwardExchange,
+    private readonly attempt: Attempt,
+  ) {
+    super();
+  }
+
+  override _read(): void {
+    this.attempt.controller?.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.exchange.abort(new ClientAbortError(error ?? undefined));
+    callback(error);
+  }
+}

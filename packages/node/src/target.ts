@@ -1,0 +1,52 @@
+import { InvalidConfigError, type Balancer, type BalancerOptions, type StrategyName } from '@ballast/core';
+
+/** Whether `value` is a ready balancer rather than options for one. */
+export function isBalancer(value: unknown): value is Balancer {
+  const candidate = value as Partial<Balancer> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.pick === 'function' &&
+    typeof candidate.reportCheck === 'function' &&
+    typeof candidate.snapshot === 'function'
+  );
+}
+
+/**
+ * What an adapter hands to `createProxy`: an existing balancer as it is; options with what they
+ * leave out taken from the environment, `BALLAST_INSTANCES` (comma-separated URLs) and
+ * `BALLAST_STRATEGY`. Throws `InvalidConfigError` naming both variables when neither the options
+ * nor the environment give instances.
+ *
+ * @example
+ * ```ts
+ * // BALLAST_INSTANCES=http://10.0.0.1:3000,http://10.0.0.2:3000
+ * const proxy = createProxy(resolveTarget(undefined));
+ * ```
+ */
+export function resolveTarget(
+  target: Balancer | BalancerOptions | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Balancer | BalancerOptions {
+  if (isBalancer(target)) return target;
+  const options: BalancerOptions = { ...target };
+  // Core validates the name, and its error names the field and the value.
+  const strategy = env.BALLAST_STRATEGY?.trim() as StrategyName | undefined;
+  const fromEnv = options.strategy === undefined && strategy ? { strategy } : {};
+  if (options.instances !== undefined) return { ...options, ...fromEnv };
+
+  const raw = env.BALLAST_INSTANCES;
+  const instances = (raw ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (instances.length === 0) {
+    throw new InvalidConfigError(
+      'instances',
+      raw,
+      'pass `instances`, or set BALLAST_INSTANCES to comma-separated upstream URLs ' +
+        'and optionally BALLAST_STRATEGY to a strategy name',
+    );
+  }
+  return { ...options, ...fromEnv, instances };
+}

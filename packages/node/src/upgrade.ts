@@ -1,0 +1,160 @@
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Attempt, Engine } from './attempt';
+import { ClientAbortError, HookError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
+import { Exchange } from './exchange';
+import { stripResponseHeaders } from './headers';
+import type { UpstreamResponse } from './types';
+
+/**
+ * An HTTP upgrade (WebSocket) through the proxy: balanced and retried like any GET, then, on the
+ * upstream's 101, a raw tunnel between the client's socket and the upstream's. The lease is held
+ * for the life of the tunnel, so connection-counting strategies see open WebSockets; its latency
+ * is the time to the 101. A refusal (any other status) is relayed to the client, connection closed.
+ * A failure is answered with a plain 502, 503 or 504 on the socket (`onError` applies to
+ * `ServerResponse`s only).
+ */
+export class UpgradeExchange extends Exchange {
+  private tunnel = false;
+
+  constructor(
+    engine: Engine,
+    req: IncomingMessage,
+    private readonly socket: Duplex,
+    private readonly head: Buffer,
+  ) {
+    super(engine, req, undefined);
+    const protocol = req.headers.upgrade;
+    this.upgrade = typeof protocol === 'string' && protocol !== '' ? protocol : 'websocket';
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  private readonly onSocketError = (error: Error): void => {
+    if (!this.tunnel) this.abort(new ClientAbortError(error));
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (!this.tunnel) this.abort(new ClientAbortError());
+  };
+
+  private readonly onDrain = (): void => {
+    this.attempt?.controller?.resume();
+  };
+
+  onUpgrade(attempt: Attempt, statusCode: number, raw: IncomingHttpHeaders, upstream: Duplex): void {
+    const latencyMs = attempt.stopClock();
+    const lease = attempt.lease;
+    const socket = this.socket;
+    this.finish();
+    this.tunnel = true;
+    const headers = raw as Record<string, string | string[]>;
+    const protocol = headers.upgrade;
+    const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
+    const hook = this.engine.config.onProxyResponse;
+    let refused: ProxyError | undefined;
+    if (hook !== undefined) {
+      try {
+        hook(response, this.req);
+      } catch (error) {
+        refused = toProxyError(new HookError('onProxyResponse', error), lease.instance.id);
+      }
+    }
+    if (refused !== undefined || socket.destroyed) {
+      lease.release({ ok: true, status: statusCode, latencyMs });
+      upstream.destroy();
+      if (refused !== undefined) this.fail(refused);
+      return;
+    }
+    response.headers.connection = 'Upgrade';
+    response.headers.upgrade = protocol ?? this.upgrade ?? 'websocket';
+
+    let open = true;
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      lease.release({ ok: true, status: statusCode, latencyMs });
+      socket.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', close);
+    upstream.on('close', close);
+    socket.on('error', close);
+    socket.on('close', close);
+    // Frames are small and latency-bound: no Nagle delay on either leg.
+    (socket as Partial<Socket>).setNoDelay?.(true);
+    (upstream as Partial<Socket>).setNoDelay?.(true);
+    socket.write(rawHead(statusCode, 'Switching Protocols', response.headers));
+    if (this.head.length > 0) upstream.write(this.head);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  }
+
+  protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
+    response.headers.connection = 'close';
+    this.socket.write(rawHead(response.statusCode, statusMessage, response.headers));
+    this.socket.on('drain', this.onDrain);
+  }
+
+  protected write(attempt: Attempt, chunk: Buffer): void {
+    if (!this.socket.write(chunk)) attempt.controller?.pause();
+  }
+
+  protected end(): void {
+    this.socket.end();
+  }
+
+  protected broken(): void {
+    this.socket.destroy();
+  }
+
+  protected fail(error: ProxyError): void {
+    this.engine.logger.debug(
+      {
+        service: this.engine.balancer.service,
+        instance: error.instance,
+        code: error.code,
+        cause: error.cause,
+      },
+      'ballast: upgrade failed',
+    );
+    writeError(this.socket, error);
+  }
+
+  protected cancelled(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A response head in HTTP/1.1 wire format. */
+function rawHead(
+  status: number,
+  message: string | undefined,
+  headers: Record<string, string | string[]>,
+): string {
+  let head = `HTTP/1.1 ${status} ${message || STATUS_CODES[status] || ''}\r\n`;
+  for (const name in headers) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) head += `${name}: ${item}\r\n`;
+    else if (value !== undefined) head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/** Answers a failed upgrade on the raw socket, as `respondError` would on a response. */
+export function writeError(socket: Duplex, error: ProxyError): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.statusCode;
+  const body = `${STATUS_CODES[status] ?? 'Bad Gateway'}\n`;
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
+  if (status === 503) headers['retry-after'] = String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS);
+  socket.end(rawHead(status, undefined, headers) + body);
+}

@@ -1,0 +1,362 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createBalancer, type BalancerEvents } from '@ballast/core';
+import { ProxyError } from '../src';
+import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
+
+afterEach(cleanup);
+
+describe('forwarding over HTTP', () => {
+  it('honours the strategy and the weights: weighted round robin gives exact shares', async () => {
+    const upstreams = await Promise.all(['a', 'b', 'c'].map((name) => named(name)));
+    const { url, proxy } = await gateway({
+      strategy: 'weighted-round-robin',
+      instances: upstreams.map((u, i) => ({ id: ['a', 'b', 'c'][i]!, url: u.url, weight: i + 1 })),
+    });
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let i = 0; i < 60; i++) {
+      const reply = await send(url, { path: `/n/${i}` });
+      expect(reply.status).toBe(200);
+      counts[reply.text]! += 1;
+    }
+    // NGINX smooth WRR over weights 1, 2, 3: exactly 10, 20, 30 in 60 picks.
+    expect(counts).toEqual({ a: 10, b: 20, c: 30 });
+    expect(upstreams[2]!.received[0]!.url).toMatch(/^\/n\/\d+$/);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('spreads concurrent traffic by weight with round robin over many requests', async () => {
+    const upstreams = await Promise.all(['a', 'b', 'c'].map((name) => named(name, 2)));
+    const { url } = await gateway({
+      strategy: 'round-robin',
+      instances: upstreams.map((u, i) => ({ id: ['a', 'b', 'c'][i]!, url: u.url })),
+    });
+    const replies = await Promise.all(Array.from({ length: 90 }, () => send(url)));
+    const counts: Record<string, number> = {};
+    for (const reply of replies) counts[reply.text] = (counts[reply.text] ?? 0) + 1;
+    expect(counts).toEqual({ a: 30, b: 30, c: 30 });
+  });
+
+  it('streams a 1 MiB POST body to the upstream byte-identical, and a 1 MiB response back', async () => {
+    const upstream = await listen((req, res) => {
+      const hash = createHash('sha256');
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        chunks.push(chunk);
+      });
+      req.on('end', () => {
+        res.setHeader('x-body-sha256', hash.digest('hex'));
+        res.end(Buffer.concat(chunks));
+      });
+    });
+    const { url } = await gateway({ instances: [upstream.url] });
+    const body = randomBytes(1024 * 1024);
+    const sha = createHash('sha256').update(body).digest('hex');
+    const reply = await send(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.headers['x-body-sha256']).toBe(sha);
+    expect(createHash('sha256').update(reply.body).digest('hex')).toBe(sha);
+  });
+
+  it('streams a chunked request body (no Content-Length) byte-identical', async () => {
+    const upstream = await listen((req, res) => {
+      const hash = createHash('sha256');
+      req.on('data', (chunk: Buffer) => hash.update(chunk));
+      req.on('end', () => res.end(hash.digest('hex')));
+    });
+    const { url } = await gateway({ instances: [upstream.url] });
+    const parts = [randomBytes(100_000), randomBytes(200_000), randomBytes(50)];
+    const sha = createHash('sha256').update(Buffer.concat(parts)).digest('hex');
+    const http = await import('node:http');
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${url}/upload`, { method: 'PUT', agent: false }, (res) => {
+        let data = '';
+        res.on('data', (chunk: Buffer) => (data += chunk.toString()));
+        res.on('end', () => resolve(data));
+      });
+      req.on('error', reject);
+      for (const part of parts) req.write(part);
+      req.end();
+    });
+    expect(text).toBe(sha);
+  });
+});
+
+describe('affinity and pooled sockets', () => {
+  it('sends one key to one instance with consistent-hash and the key option', async () => {
+    const upstreams = await Promise.all(['a', 'b', 'c'].map((name) => named(name)));
+    const { url } = await gateway(
+      { strategy: 'consistent-hash', instances: upstreams.map((u) => u.url) },
+      { key: (req) => req.headers['x-user'] as string | undefined },
+    );
+    const seen = new Map<string, Set<string>>();
+    for (let i = 0; i < 60; i++) {
+      const user = `user-${i % 6}`;
+      const reply = await send(url, { headers: { 'x-user': user } });
+      if (!seen.has(user)) seen.set(user, new Set());
+      seen.get(user)!.add(reply.text);
+    }
+    for (const instances of seen.values()) expect(instances.size).toBe(1);
+    expect(new Set([...seen.values()].map((s) => [...s][0])).size).toBeGreaterThan(1);
+  });
+
+  it('does not lose a POST to a keep-alive socket the upstream closed while idle', async () => {
+    const upstream = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    // An upstream that drops idle connections without announcing a keep-alive timeout.
+    upstream.server.keepAliveTimeout = 0;
+    let connections = 0;
+    const arms = new WeakMap<object, () => void>();
+    upstream.server.on('connection', (socket: import('node:net').Socket) => {
+      connections += 1;
+      let idle: NodeJS.Timeout | undefined;
+      arms.set(socket, () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => socket.destroy(), 30);
+      });
+      socket.on('data', () => clearTimeout(idle));
+      socket.on('close', () => clearTimeout(idle));
+    });
+    upstream.server.on(
+      'request',
+      (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+        const socket = req.socket;
+        res.on('finish', () => arms.get(socket)?.());
+      },
+    );
+    const { url } = await gateway({ instances: [upstream.url] });
+    for (let i = 0; i < 5; i++) {
+      expect((await send(url, { method: 'POST', body: `order ${i}` })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+    }
+    expect(upstream.received.filter((r) => r.method === 'POST')).toHaveLength(5);
+    expect(connections).toBe(5); // every pooled socket had died before its reuse
+  });
+});
+
+describe('headers', () => {
+  it('removes hop-by-hop headers both ways, sets X-Forwarded-* and keeps Host', async () => {
+    const upstream = await listen((req, res) => {
+      res.setHeader('connection', 'x-upstream-hop');
+      res.setHeader('x-upstream-hop', 'secret');
+      res.setHeader('keep-alive', 'timeout=7');
+      res.setHeader('proxy-authenticate', 'Basic');
+      res.setHeader('x-end-to-end', 'kept');
+      res.end(JSON.stringify(req.headers));
+    });
+    const { url } = await gateway({ instances: [upstream.url] });
+    const reply = await send(url, {
+      headers: {
+        host: 'public.example',
+        connection: 'x-client-hop',
+        'x-client-hop': '1',
+        te: 'trailers',
+        'proxy-authorization': 'Basic abc',
+        'x-forwarded-for': '203.0.113.9',
+        'x-end-to-end': 'yes',
+      },
+    });
+    const seen = JSON.parse(reply.text) as Record<string, string>;
+    expect(seen['x-client-hop']).toBeUndefined();
+    expect(seen.te).toBeUndefined();
+    expect(seen['proxy-authorization']).toBeUndefined();
+    expect(seen.connection).not.toMatch(/x-client-hop/);
+    expect(seen['x-end-to-end']).toBe('yes');
+    expect(seen.host).toBe('public.example');
+    expect(seen['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+    expect(seen['x-forwarded-proto']).toBe('http');
+    expect(seen['x-forwarded-host']).toBe('public.example');
+
+    expect(reply.headers['x-upstream-hop']).toBeUndefined();
+    expect(reply.headers['proxy-authenticate']).toBeUndefined();
+    // The gateway's own server sends its Keep-Alive; the upstream's never passes.
+    expect(reply.headers['keep-alive']).not.toBe('timeout=7');
+    expect(reply.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it('sends the instance host with changeOrigin, and no X-Forwarded-* when disabled', async () => {
+    const upstream = await listen((req, res) => res.end(JSON.stringify(req.headers)));
+    const { url } = await gateway({ instances: [upstream.url] }, { changeOrigin: true, xForwarded: false });
+    const seen = JSON.parse((await send(url, { headers: { host: 'public.example' } })).text) as Record<
+      string,
+      string
+    >;
+    expect(seen.host).toBe(`127.0.0.1:${upstream.port}`);
+    expect(seen['x-forwarded-for']).toBeUndefined();
+    expect(seen['x-forwarded-proto']).toBeUndefined();
+  });
+
+  it('rewrites paths (object rules, first match wins; a function) under the instance base path', async () => {
+    const upstream = await listen((req, res) => res.end(req.url));
+    const rules = await gateway(
+      { instances: [`${upstream.url}/base/`] },
+      { pathRewrite: { '^/api': '', '^/x': '/y' } },
+    );
+    expect((await send(rules.url, { path: '/api/users?id=1' })).text).toBe('/base/users?id=1');
+    expect((await send(rules.url, { path: '/other' })).text).toBe('/base/other');
+    const fn = await gateway({ instances: [upstream.url] }, { pathRewrite: (path) => path.toUpperCase() });
+    expect((await send(fn.url, { path: '/abc' })).text).toBe('/ABC');
+  });
+
+  it('lets hooks edit the upstream request and response', async () => {
+    const upstream = await listen((req, res) => {
+      res.setHeader('x-internal', 'drop me');
+      res.end(`${req.method} ${req.url} ${String(req.headers['x-added'])}`);
+    });
+    const { url } = await gateway(
+      { instances: [upstream.url] },
+      {
+        onProxyRequest: (upstreamReq) => {
+          upstreamReq.headers['x-added'] = 'by-hook';
+          upstreamReq.path = `/hooked${upstreamReq.path}`;
+        },
+        onProxyResponse: (upstreamRes) => {
+          delete upstreamRes.headers['x-internal'];
+          upstreamRes.headers['x-proxied'] = '1';
+        },
+      },
+    );
+    const reply = await send(url, { path: '/p' });
+    expect(reply.text).toBe('GET /hooked/p by-hook');
+    expect(reply.headers['x-internal']).toBeUndefined();
+    expect(reply.headers['x-proxied']).toBe('1');
+  });
+
+  it('answers 502 (never crashing, never leaking a stack) when a hook throws', async () => {
+    const upstream = await named('a');
+    const before = await gateway(
+      { instances: [upstream.url] },
+      {
+        onProxyRequest: () => {
+          throw new Error('boom');
+        },
+      },
+    );
+    const reply = await send(before.url);
+    expect(reply.status).toBe(502);
+    expect(reply.text).toBe('Bad Gateway\n');
+    const after = await gateway(
+      { instances: [upstream.url] },
+      {
+        onProxyResponse: () => {
+          throw new Error('boom');
+        },
+      },
+    );
+    expect((await send(after.url)).status).toBe(502);
+    expect(inflight(after.proxy.balancer)).toBe(0);
+    // The upstream answered: a throwing hook is not held against it.
+    expect(after.proxy.balancer.instances()[0]!.failures).toBe(0);
+  });
+});
+
+describe('errors', () => {
+  it('gives 503 with Retry-After when no instance is eligible', async () => {
+    const { url } = await gateway({ instances: [] });
+    const reply = await send(url);
+    expect(reply.status).toBe(503);
+    expect(reply.headers['retry-after']).toBe('5');
+    expect(reply.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(reply.text).toBe('Service Unavailable\n');
+  });
+
+  it('gives 502 when every instance refuses the connection', async () => {
+    const { url, proxy } = await gateway({ instances: [await deadUrl(), await deadUrl()] });
+    const reply = await send(url);
+    expect(reply.status).toBe(502);
+    expect(reply.text).toBe('Bad Gateway\n');
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('gives 504 when the upstream sends no headers within timeoutMs', async () => {
+    const slow = await listen(() => {
+      // Never answers.
+    });
+    const { url, proxy } = await gateway({ instances: [slow.url] }, { timeoutMs: 150, retries: 0 });
+    const started = Date.now();
+    const reply = await send(url);
+    expect(reply.status).toBe(504);
+    expect(reply.text).toBe('Gateway Timeout\n');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('closes the client connection when the upstream fails after the headers, and records the failure', async () => {
+    const upstream = await listen((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      setTimeout(() => res.socket!.destroy(), 20);
+    });
+    const balancer = createBalancer({ instances: [upstream.url] });
+    const released: BalancerEvents['release'][] = [];
+    balancer.on('release', (event) => released.push(event));
+    const { url } = await gateway(balancer);
+    await expect(send(url)).rejects.toThrow();
+    await until(() => released.length === 1);
+    expect(released[0]!.outcome.ok).toBe(false);
+    expect(released[0]!.outcome.status).toBe(200);
+    balancer.close();
+  });
+
+  it('closes the connection when the response body stalls past idleTimeoutMs after the headers', async () => {
+    const upstream = await listen((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+    });
+    const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 100 });
+    await expect(send(url)).rejects.toThrow();
+    await until(() => inflight(proxy.balancer) === 0);
+  });
+
+  it('lets onError answer instead', async () => {
+    const { url } = await gateway(
+      { instances: [] },
+      {
+        onError: (err, _req, res) => {
+          res.statusCode = err.statusCode;
+          res.end(`custom ${err.code}`);
+        },
+      },
+    );
+    const reply = await send(url);
+    expect(reply.status).toBe(503);
+    expect(reply.text).toBe('custom BALLAST_NO_INSTANCE');
+  });
+
+  it('respondError writes the short plain answer', async () => {
+    const { proxy } = await gateway({ instances: [] });
+    const http = await import('node:http');
+    const server = http.createServer((_req, res) =>
+      proxy.respondError(new ProxyError('BALLAST_UPSTREAM_TIMEOUT', 'slow'), res),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    const reply = await send(`http://127.0.0.1:${port}`);
+    await new Promise((resolve) => server.close(resolve));
+    expect(reply.status).toBe(504);
+    expect(reply.text).toBe('Gateway Timeout\n');
+  });
+});
+
+describe('server-reported load', () => {
+  it('passes the ORCA endpoint-load-metrics utilization to the balancer with the outcome', async () => {
+    const upstream = await listen((_req, res) => {
+      res.setHeader('endpoint-load-metrics', 'TEXT cpu_utilization=0.3, mem_utilization=0.9');
+      res.end('ok');
+    });
+    const balancer = createBalancer({ instances: [upstream.url] });
+    const loads: (number | undefined)[] = [];
+    balancer.on('release', (event) => loads.push(event.outcome.load));
+    const { url } = await gateway(balancer);
+    await send(url);
+    await until(() => loads.length === 1);
+    expect(loads).toEqual([0.3]);
+    balancer.close();
+  });
+});

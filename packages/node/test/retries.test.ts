@@ -1,0 +1,168 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Strategy } from '@ballast/core';
+import { cleanup, deadUrl, gateway, inflight, listen, named, send, type TestServer } from './helpers';
+
+afterEach(cleanup);
+
+/** Always the first eligible instance, in configured order: makes "first try, then retry" exact. */
+const first: Strategy = { name: 'first', pick: (candidates) => candidates[0] };
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+/** Reads the whole request, then drops the connection: the upstream has received it. */
+function resetter(): Promise<TestServer> {
+  return listen((req) => {
+    void readBody(req).then(() => req.socket.destroy());
+  });
+}
+
+/** Answers the sha256 of the body it received. */
+function hasher(): Promise<TestServer> {
+  return listen((req, res) => {
+    void readBody(req).then((body) => res.end(createHash('sha256').update(body).digest('hex')));
+  });
+}
+
+const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+
+describe('retries', () => {
+  it('loses none of 500 concurrent GETs when an upstream is killed mid-flight; in-flight returns to 0', async () => {
+    const upstreams = await Promise.all(['a', 'b', 'c'].map((name) => named(name, 40)));
+    const victim = upstreams[1]!;
+    const reasons: string[] = [];
+    const logger = {
+      debug: (obj: object, msg?: string) => {
+        if (msg === 'ballast: retrying on another instance') reasons.push((obj as { reason: string }).reason);
+      },
+    };
+    const { url, proxy } = await gateway(
+      { strategy: 'round-robin', instances: upstreams.map((u) => u.url) },
+      { logger: logger as never },
+    );
+    let killed: Promise<void> | undefined;
+    const watcher = setInterval(() => {
+      if (killed === undefined && victim.received.length >= 40) killed = victim.kill();
+    }, 1);
+    const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => send(url, { path: `/r/${i}` })));
+    clearInterval(watcher);
+    await killed;
+    expect(killed).toBeDefined();
+    expect(replies.filter((reply) => reply.status !== 200)).toEqual([]);
+    // The victim answered nothing after it died, and some requests were retried elsewhere.
+    const served = replies.filter((reply) => reply.text === 'b').length;
+    expect(served).toBeLessThan(victim.received.length);
+    // Requests the victim had received were reset and retried (within the budget)...
+    expect(reasons.filter((r) => /other side closed|ECONNRESET|socket/i.test(r)).length).toBeGreaterThan(0);
+    expect(reasons.length).toBeGreaterThanOrEqual(victim.received.length - served);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('never sends a POST twice once the upstream may have received it', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    const reply = await send(url, { method: 'POST', path: '/orders', body: 'pay 10' });
+    expect(reply.status).toBe(502);
+    expect(a.received).toHaveLength(1);
+    expect(b.received).toHaveLength(0);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('retries an idempotent request after a reset, replaying its body from the buffer', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    const get = await send(url, { path: '/x' });
+    expect(get.status).toBe(200);
+    const body = randomBytes(30_000);
+    const put = await send(url, { method: 'PUT', body });
+    expect(put.status).toBe(200);
+    expect(put.text).toBe(sha(body));
+    expect(a.received.map((r) => r.method)).toEqual(['GET', 'PUT']);
+  });
+
+  it('does not replay a started body larger than the replay buffer', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url } = await gateway(
+      { strategy: first, instances: [a.url, b.url] },
+      { replayBufferBytes: 1024 },
+    );
+    const reply = await send(url, { method: 'PUT', body: randomBytes(10_000) });
+    expect(reply.status).toBe(502);
+    expect(b.received).toHaveLength(0);
+  });
+
+  it('always retries a failure before any byte was written, whatever the method', async () => {
+    const b = await hasher();
+    const { url, proxy } = await gateway({ strategy: first, instances: [await deadUrl(), b.url] });
+    const body = randomBytes(200_000);
+    const reply = await send(url, { method: 'POST', body });
+    expect(reply.status).toBe(200);
+    expect(reply.text).toBe(sha(body));
+    expect(inflight(proxy.balancer)).toBe(0);
+    // The refused instance's lease recorded a failure.
+    expect(proxy.balancer.instances()[0]!.failures).toBe(1);
+  });
+
+  it('retries a 502/503/504 answer for GET, passes it through for POST', async () => {
+    const a = await listen((req, res) => {
+      void readBody(req).then(() => {
+        res.statusCode = 503;
+        res.end('a is overloaded');
+      });
+    });
+    const b = await named('b');
+    const { url } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    expect((await send(url)).text).toBe('b');
+    const post = await send(url, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(503);
+    expect(post.text).toBe('a is overloaded');
+    expect(b.received.map((r) => r.method)).toEqual(['GET']);
+  });
+
+  it('retries a timed-out GET on another instance, answers 504 for a POST', async () => {
+    const a = await listen(() => {
+      // Never answers.
+    });
+    const b = await named('b');
+    const { url } = await gateway({ strategy: first, instances: [a.url, b.url] }, { timeoutMs: 100 });
+    expect((await send(url)).text).toBe('b');
+    expect((await send(url, { method: 'POST', body: 'x' })).status).toBe(504);
+  });
+
+  it('honours retryMethods and retries: 0', async () => {
+    const a = await resetter();
+    const b = await named('b');
+    const noGet = await gateway({ strategy: first, instances: [a.url, b.url] }, { retryMethods: ['PUT'] });
+    expect((await send(noGet.url)).status).toBe(502);
+    const none = await gateway({ strategy: first, instances: [await deadUrl(), b.url] }, { retries: 0 });
+    expect((await send(none.url)).status).toBe(502);
+    const post = await gateway({ strategy: first, instances: [a.url, b.url] }, { retryMethods: ['post'] });
+    expect((await send(post.url, { method: 'POST', body: 'x' })).text).toBe('b');
+  });
+
+  it('stops retrying when the retry budget is spent, but still retries requests never sent', async () => {
+    const a = await resetter();
+    const b = await named('b');
+    const { url } = await gateway(
+      { strategy: first, instances: [a.url, b.url] },
+      { retryBudget: { ratio: 0, minRetriesPerSecond: 0.1 } },
+    );
+    // A reserve of 0.1/s over 10 s: exactly one retry.
+    expect((await send(url)).text).toBe('b');
+    expect((await send(url)).status).toBe(502);
+    const dead = await gateway(
+      { strategy: first, instances: [await deadUrl(), b.url] },
+      { retryBudget: { ratio: 0, minRetriesPerSecond: 0 } },
+    );
+    expect((await send(dead.url)).text).toBe('b');
+  });
+});

@@ -1,0 +1,155 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http, { type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Strategy } from '@ballast/core';
+import { cleanup, deadUrl, gateway, inflight, listen, until, type TestServer } from './helpers';
+
+afterEach(cleanup);
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const accept = (key: string) =>
+  createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
+
+/** A server frame: FIN + text opcode, unmasked, short payload. */
+function serverFrame(payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x81, payload.length]), payload]);
+}
+
+/** A client frame: FIN + text opcode, masked (RFC 6455 §5.3), short payload. */
+function clientFrame(payload: Buffer): Buffer {
+  const mask = randomBytes(4);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+function unmask(frame: Buffer): Buffer {
+  const length = frame[1]! & 0x7f;
+  const mask = frame.subarray(2, 6);
+  return Buffer.from(frame.subarray(6, 6 + length).map((byte, i) => byte ^ mask[i % 4]!));
+}
+
+/** A tiny WebSocket echo server on node:http: handshake, then each text frame sent back. */
+async function wsEcho(): Promise<TestServer & { sockets: Duplex[] }> {
+  const upstream = await listen((_req, res) => {
+    res.statusCode = 426;
+    res.end('upgrade required');
+  });
+  const sockets: Duplex[] = [];
+  upstream.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (req.url === '/refuse') {
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno');
+      return;
+    }
+    sockets.push(socket);
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
+    );
+    socket.on('data', (data: Buffer) => socket.write(serverFrame(unmask(data))));
+    socket.on('error', () => {});
+    // As a real WebSocket server: the peer's FIN closes the connection.
+    socket.on('end', () => socket.end());
+  });
+  return Object.assign(upstream, { sockets });
+}
+
+interface Opened {
+  res: IncomingMessage;
+  socket: Duplex | undefined;
+  body: string;
+}
+
+/** Opens a WebSocket handshake through `url`; resolves with the 101 and its socket, or the refusal. */
+function open(url: string, path = '/chat'): Promise<Opened & { key: string }> {
+  const key = randomBytes(16).toString('base64');
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${path}`, {
+      agent: false,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': key,
+        'sec-websocket-version': '13',
+      },
+    });
+    req.on('upgrade', (res, socket) => resolve({ res, socket, body: '', key }));
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ res, socket: undefined, body, key }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function echo(socket: Duplex, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('data', (frame: Buffer) => resolve(frame.subarray(2, 2 + frame[1]!).toString()));
+    socket.write(clientFrame(Buffer.from(text)));
+  });
+}
+
+const first: Strategy = { name: 'first', pick: (candidates) => candidates[0] };
+
+describe('upgrades', () => {
+  it('carries a WebSocket echo through the proxy, holding the lease while the socket is open', async () => {
+    const upstream = await wsEcho();
+    const { url, proxy } = await gateway({ instances: [upstream.url] });
+    const { res, socket, key } = await open(url);
+    expect(res.statusCode).toBe(101);
+    expect(res.headers['sec-websocket-accept']).toBe(accept(key));
+    expect(await echo(socket!, 'hello')).toBe('hello');
+    expect(await echo(socket!, 'through ballast')).toBe('through ballast');
+    expect(inflight(proxy.balancer)).toBe(1);
+    socket!.destroy();
+    await until(() => inflight(proxy.balancer) === 0, 5_000, 'the tunnel lease to be released');
+    await until(() => upstream.sockets[0]!.destroyed, 5_000, 'the upstream socket to close');
+  });
+
+  it('retries a refused connection on another instance, and relays an upstream refusal', async () => {
+    const upstream = await wsEcho();
+    const { url, proxy } = await gateway({ strategy: first, instances: [await deadUrl(), upstream.url] });
+    const opened = await open(url);
+    expect(opened.res.statusCode).toBe(101);
+    expect(await echo(opened.socket!, 'again')).toBe('again');
+    opened.socket!.destroy();
+    const refused = await open(url, '/refuse');
+    expect(refused.res.statusCode).toBe(403);
+    expect(refused.body).toBe('no');
+    await until(() => inflight(proxy.balancer) === 0);
+  });
+
+  it('answers a plain 503 on the socket when no instance is eligible, and 502 when all refuse', async () => {
+    const empty = await gateway({ instances: [] });
+    const none = await open(empty.url);
+    expect(none.res.statusCode).toBe(503);
+    expect(none.res.headers['retry-after']).toBe('5');
+    expect(none.body).toBe('Service Unavailable\n');
+    const dead = await gateway({ instances: [await deadUrl()] });
+    const refused = await open(dead.url);
+    expect(refused.res.statusCode).toBe(502);
+    expect(refused.body).toBe('Bad Gateway\n');
+  });
+
+  it('is a bound function, usable detached from the proxy', async () => {
+    const upstream = await wsEcho();
+    const { proxy } = await gateway({ instances: [upstream.url] });
+    const { upgrade } = proxy;
+    const server = http.createServer();
+    server.on('upgrade', upgrade);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const { res, socket } = await open(`http://127.0.0.1:${port}`);
+    expect(res.statusCode).toBe(101);
+    expect(await echo(socket!, 'bound')).toBe('bound');
+    socket!.destroy();
+    await new Promise((resolve) => {
+      server.close(resolve);
+      server.closeAllConnections();
+    });
+    await until(() => inflight(proxy.balancer) === 0);
+  });
+});
