@@ -43,15 +43,12 @@ export function balancer(
   const proxy = createProxy(resolveTarget(target), options);
 
   async function ballastProxy(ctx: Context): Promise<void> {
-    const abort = new AbortController();
-    ctx.res.once('close', () => {
-      if (!ctx.res.writableFinished) abort.abort(); // the client went away
-    });
     let upstream: ForwardResponse;
     try {
-      upstream = await proxy.forward(ctx.req, { body: consumedBody(ctx), signal: abort.signal });
+      // Given the response, forward() aborts the upstream request if the client goes away.
+      upstream = await proxy.forward(ctx.req, { body: consumedBody(ctx), response: ctx.res });
     } catch (err) {
-      if (abort.signal.aborted) return; // nobody is left to answer
+      if (ctx.res.destroyed && !ctx.res.writableFinished) return; // nobody is left to answer
       if (!(err instanceof ProxyError)) throw err;
       if (onError) return onError(err, ctx);
       ctx.status = err.statusCode;

@@ -109,7 +109,7 @@ export function createProxy(
         reject(new InvalidConfigError('forward.body', body, 'expected a Buffer, a string or a Readable'));
         return;
       }
-      new ForwardExchange(engine, req, body, options?.signal, resolve, reject).start();
+      new ForwardExchange(engine, req, body, options?.signal, options?.response, resolve, reject).start();
     });
   }
 

@@ -125,6 +125,7 @@ export class ForwardExchange extends Exchange {
     req: IncomingMessage,
     bodyOption: Buffer | string | Readable | undefined,
     private readonly signal: AbortSignal | undefined,
+    private readonly response: ServerResponse | undefined,
     private readonly resolve: (response: ForwardResponse) => void,
     private readonly reject: (error: ProxyError) => void,
   ) {
@@ -141,11 +142,16 @@ export class ForwardExchange extends Exchange {
       }
       signal.addEventListener('abort', this.onAbort);
     }
+    this.response?.once('close', this.onResponseClose);
     super.start();
   }
 
   private readonly onAbort = (): void => {
     this.abort(new ClientAbortError(this.signal?.reason));
+  };
+
+  private readonly onResponseClose = (): void => {
+    if (!this.response!.writableFinished) this.abort(new ClientAbortError());
   };
 
   protected deliver(attempt: Attempt, response: UpstreamResponse): void {
@@ -177,6 +183,7 @@ export class ForwardExchange extends Exchange {
   protected override finish(): void {
     super.finish();
     this.signal?.removeEventListener('abort', this.onAbort);
+    this.response?.off('close', this.onResponseClose);
   }
 }
 
@@ -194,7 +201,9 @@ class UpstreamBody extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.exchange.abort(new ClientAbortError(error ?? undefined));
+    // A body read to its end is destroyed on every normal finish: no abort, and no error (with
+    // its stack trace) built for nothing.
+    if (error !== null || !this.readableEnded) this.exchange.abort(new ClientAbortError(error ?? undefined));
     callback(error);
   }
 }
