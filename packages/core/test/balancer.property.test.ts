@@ -31,20 +31,10 @@ import {
   type Outcome,
   type PickContext,
   type StrategyOption,
+  STRATEGY_NAMES,
 } from '../src';
 
-const STRATEGIES = [
-  'round-robin',
-  'weighted-round-robin',
-  'least-connections',
-  'power-of-two',
-  'peak-ewma',
-  'random',
-  'consistent-hash',
-  // Not in the original seven, but a built-in now: it delegates to least-connections and
-  // peak-ewma, and switches between them under the commands below.
-  'adaptive',
-] as const;
+const STRATEGIES = STRATEGY_NAMES;
 type BuiltinName = (typeof STRATEGIES)[number];
 
 const ZONES = ['eu-1', 'eu-2', 'us-1'] as const;

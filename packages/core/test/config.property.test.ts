@@ -18,6 +18,7 @@ import {
   seededRandom,
   type Balancer,
   type BalancerOptions,
+  STRATEGY_NAMES,
 } from '../src';
 
 // ---------------------------------------------------------------------------------------------
@@ -320,18 +321,7 @@ const OPTION_TYPOS = ['name', 'foo', 'decay', 'DecayMs', ''];
 const strategyPart: fc.Arbitrary<Part> = fc.oneof(
   {
     weight: 10,
-    arbitrary: valid(
-      fc.constantFrom(
-        'round-robin',
-        'weighted-round-robin',
-        'least-connections',
-        'power-of-two',
-        'peak-ewma',
-        'random',
-        'consistent-hash',
-        'adaptive',
-      ),
-    ),
+    arbitrary: valid(fc.constantFrom(...STRATEGY_NAMES)),
   },
   {
     weight: 1,

@@ -1,4 +1,4 @@
-import { createBalancer, seededRandom } from '../src';
+import { createBalancer, seededRandom, STRATEGY_NAMES } from '../src';
 import { manualClock, pool, sequence, shares, testBalancer } from './helpers';
 
 const PICKS = 100_000;
@@ -304,15 +304,7 @@ describe('consistent-hash', () => {
 });
 
 describe('every strategy', () => {
-  const names = [
-    'round-robin',
-    'weighted-round-robin',
-    'least-connections',
-    'power-of-two',
-    'peak-ewma',
-    'random',
-    'consistent-hash',
-  ] as const;
+  const names = STRATEGY_NAMES;
 
   it.each(names)('%s is deterministic under an injected clock and random', (strategy) => {
     const run = () => {
