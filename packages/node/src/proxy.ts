@@ -97,7 +97,10 @@ export function createProxy(
     }
   };
 
-  function forward(req: IncomingMessage, options?: ForwardOptions): Promise<ForwardResponse> {
+  function forward(
+    req: IncomingMessage,
+    options?: ForwardOptions,
+  ): Promise<ForwardResponse<Readable | Buffer>> {
     return new Promise((resolve, reject) => {
       const body = options?.body;
       if (
@@ -109,7 +112,16 @@ export function createProxy(
         reject(new InvalidConfigError('forward.body', body, 'expected a Buffer, a string or a Readable'));
         return;
       }
-      new ForwardExchange(engine, req, body, options?.signal, options?.response, resolve, reject).start();
+      new ForwardExchange(
+        engine,
+        req,
+        body,
+        options?.signal,
+        options?.response,
+        options?.bufferBytes ?? 0,
+        resolve,
+        reject,
+      ).start();
     });
   }
 

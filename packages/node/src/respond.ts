@@ -119,6 +119,9 @@ export class ResponseExchange extends Exchange {
 /** The `forward()` exchange: resolves with the response head and a Readable of the body. */
 export class ForwardExchange extends Exchange {
   private responseBody: UpstreamBody | undefined;
+  /** Buffered mode: the response head and the chunks so far, resolved at the end. */
+  private head: UpstreamResponse | undefined;
+  private chunks: Buffer[] | undefined;
 
   constructor(
     engine: Engine,
@@ -126,7 +129,8 @@ export class ForwardExchange extends Exchange {
     bodyOption: Buffer | string | Readable | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly response: ServerResponse | undefined,
-    private readonly resolve: (response: ForwardResponse) => void,
+    private readonly bufferBytes: number,
+    private readonly resolve: (response: ForwardResponse<Readable | Buffer>) => void,
     private readonly reject: (error: ProxyError) => void,
   ) {
     super(engine, req, bodyOption);
@@ -155,20 +159,40 @@ export class ForwardExchange extends Exchange {
   };
 
   protected deliver(attempt: Attempt, response: UpstreamResponse): void {
+    const length = Number(response.headers['content-length']);
+    if (length >= 0 && length <= this.bufferBytes) {
+      // A small body of known length is handed over whole: a Buffer costs the caller (Koa) far
+      // less than a stream per request, and a failure mid-body can still become a 502.
+      this.head = response;
+      this.chunks = [];
+      return;
+    }
     this.responseBody = new UpstreamBody(this, attempt);
     this.resolve({ statusCode: response.statusCode, headers: response.headers, body: this.responseBody });
   }
 
   protected write(attempt: Attempt, chunk: Buffer): void {
-    if (!this.responseBody!.push(chunk)) attempt.controller?.pause();
+    if (this.chunks !== undefined) this.chunks.push(chunk);
+    else if (!this.responseBody!.push(chunk)) attempt.controller?.pause();
   }
 
   protected end(): void {
-    this.responseBody!.push(null);
+    if (this.chunks === undefined) {
+      this.responseBody!.push(null);
+      return;
+    }
+    const { statusCode, headers } = this.head!;
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = undefined;
+    this.resolve({ statusCode, headers, body });
   }
 
   protected broken(attempt: Attempt, error: Error): void {
-    if (error === this.aborted) this.responseBody!.destroy();
+    if (this.chunks !== undefined) {
+      this.chunks = undefined;
+      if (error === this.aborted) this.cancelled(error);
+      else this.reject(toProxyError(error, attempt.lease.instance.id));
+    } else if (error === this.aborted) this.responseBody!.destroy();
     else this.responseBody!.destroy(toProxyError(error, attempt.lease.instance.id));
   }
 

@@ -88,11 +88,14 @@ export interface ProxyOptions {
 }
 
 /** What `forward()` resolves with: the upstream response, headers filtered and hooks applied. */
-export interface ForwardResponse {
+export interface ForwardResponse<Body = Readable> {
   statusCode: number;
   headers: Record<string, string | string[]>;
-  /** The upstream body; the lease is released when it ends, errors or is destroyed. */
-  body: Readable;
+  /**
+   * The upstream body: a stream, whose end, error or destruction releases the lease; or, with
+   * `bufferBytes`, a small body already read whole (the lease already released).
+   */
+  body: Body;
 }
 
 /** Options of one `forward()` call. */
@@ -106,6 +109,12 @@ export interface ForwardOptions {
    * request is aborted as with `signal`. Cheaper than an AbortController per request.
    */
   readonly response?: ServerResponse;
+  /**
+   * Resolve with the whole body as a Buffer when the upstream announces a `Content-Length` of at
+   * most this many bytes (default 0: always a stream). A failure before the body is complete
+   * then rejects, so it can still be answered with a 502.
+   */
+  readonly bufferBytes?: number;
 }
 
 /**
@@ -123,7 +132,8 @@ export interface ProxyHandler {
    * response headers arrive (after retries); the lease is released when `body` ends or errors.
    * Rejects with `ProxyError`.
    */
-  forward(req: IncomingMessage, options?: ForwardOptions): Promise<ForwardResponse>;
+  forward(req: IncomingMessage, options?: ForwardOptions & { bufferBytes?: 0 }): Promise<ForwardResponse>;
+  forward(req: IncomingMessage, options: ForwardOptions): Promise<ForwardResponse<Readable | Buffer>>;
   /** Writes a ProxyError as the proxy would (status, Retry-After, short plain body). */
   respondError(err: ProxyError, res: ServerResponse): void;
   /**

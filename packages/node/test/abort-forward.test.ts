@@ -238,3 +238,61 @@ it('gateway helper: proxies through createProxy', async () => {
   const { url } = await gateway({ instances: [upstream.url] });
   expect((await send(url)).text).toBe('solo');
 });
+
+describe('forward() with bufferBytes', () => {
+  async function setup() {
+    const upstream = await listen((req, res) => {
+      if (req.url === '/small') res.writeHead(200, { 'content-length': '5' }).end('small');
+      else if (req.url === '/large') res.writeHead(200, { 'content-length': '2048' }).end('x'.repeat(2048));
+      else if (req.url === '/chunked') {
+        res.write('no '); // written before end(): chunked, no Content-Length
+        res.end('length');
+      } else {
+        // Announces 100 bytes, sends 10, and dies.
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('0123456789');
+        setTimeout(() => res.destroy(), 10);
+      }
+    });
+    const proxy = createProxy({ instances: [upstream.url] }, { retries: 0 });
+    const server = http.createServer((req, res) => {
+      proxy.forward(req, { response: res, bufferBytes: 1024 }).then(
+        (upstreamResponse) => {
+          const kind = Buffer.isBuffer(upstreamResponse.body) ? 'buffer' : 'stream';
+          res.writeHead(upstreamResponse.statusCode, { 'x-body': kind });
+          if (Buffer.isBuffer(upstreamResponse.body)) res.end(upstreamResponse.body);
+          else upstreamResponse.body.pipe(res);
+        },
+        (error: ProxyError) => proxy.respondError(error, res),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const close = async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await proxy.close();
+    };
+    return { proxy, url, close };
+  }
+
+  it('hands over a small body of known length whole, and streams the rest', async () => {
+    const { proxy, url, close } = await setup();
+    const small = await send(url, { path: '/small' });
+    expect([small.status, small.headers['x-body'], small.text]).toEqual([200, 'buffer', 'small']);
+    const large = await send(url, { path: '/large' });
+    expect([large.headers['x-body'], large.text.length]).toEqual(['stream', 2048]);
+    const chunked = await send(url, { path: '/chunked' });
+    expect([chunked.headers['x-body'], chunked.text]).toEqual(['stream', 'no length']);
+    await until(() => inflight(proxy.balancer) === 0);
+    await close();
+  });
+
+  it('turns a failure before the buffered body is complete into a 502', async () => {
+    const { proxy, url, close } = await setup();
+    const reply = await send(url, { path: '/broken' });
+    expect(reply.status).toBe(502);
+    await until(() => inflight(proxy.balancer) === 0);
+    expect(proxy.balancer.instances()[0]!.failures).toBe(1);
+    await close();
+  });
+});
