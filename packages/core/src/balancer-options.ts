@@ -1,0 +1,55 @@
+import { InvalidConfigError } from './errors';
+import { silentLogger } from './events';
+import type { Logger } from './types';
+
+/** The top-level options `createBalancer` accepts. */
+export const OPTION_KEYS = new Set([
+  'service',
+  'instances',
+  'strategy',
+  'health',
+  'clock',
+  'random',
+  'logger',
+]);
+
+export function parseService(value: unknown): string {
+  if (value === undefined) return 'default';
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
+    throw new InvalidConfigError('service', value, 'expected a non-empty string of at most 128 characters');
+  }
+  return value;
+}
+
+export function parseFunction<T>(value: unknown, field: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'function') throw new InvalidConfigError(field, value, 'expected a function');
+  return value as T;
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Accepts any pino-shaped object; a method that is missing is silent, one that throws is ignored. */
+export function parseLogger(value: unknown): Logger {
+  if (value === undefined) return silentLogger;
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidConfigError('logger', value, 'expected a pino-compatible logger');
+  const source = value as Record<string, unknown>;
+  const logger = {} as Record<(typeof LEVELS)[number], Logger['info']>;
+  for (const level of LEVELS) {
+    const method = source[level];
+    if (method !== undefined && typeof method !== 'function')
+      throw new InvalidConfigError(`logger.${level}`, method, 'expected a function');
+    logger[level] =
+      typeof method === 'function'
+        ? (obj, msg) => {
+            try {
+              (method as Logger['info']).call(value, obj, msg);
+            } catch {
+              // A broken logger must not break a request.
+            }
+          }
+        : () => {};
+  }
+  return logger;
+}

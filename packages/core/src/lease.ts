@@ -1,0 +1,45 @@
+import type { Member } from './instance';
+import type { Lease, Outcome } from './types';
+
+/** What a lease reports its outcome to: the balancer that issued it. */
+export interface LeaseOwner {
+  settle(member: Member, startedAt: number, outcome: Outcome): void;
+}
+
+export class LeaseImpl implements Lease {
+  private released = false;
+  // The pick time as whole milliseconds and nanoseconds, both int32: V8 keeps small integers
+  // inline, where a double field costs a heap-number allocation on every pick (about 30 ns, a
+  // fifth of a pick). A clock beyond the int32 range of ms (24 days of performance.now(), or an
+  // epoch-based custom clock) keeps the exact double in `startFar` instead.
+  private readonly startMs: number;
+  private readonly startNs: number;
+  private readonly startFar: number;
+
+  constructor(
+    private readonly owner: LeaseOwner,
+    readonly instance: Member,
+    now: number,
+  ) {
+    const ms = now | 0;
+    if (ms <= now && now < ms + 1) {
+      this.startMs = ms;
+      this.startNs = ((now - ms) * 1e6 + 0.5) | 0;
+      this.startFar = 0;
+    } else {
+      this.startMs = 0;
+      this.startNs = 0;
+      this.startFar = now;
+    }
+  }
+
+  get startedAt(): number {
+    return this.startFar === 0 ? this.startMs + this.startNs / 1e6 : this.startFar;
+  }
+
+  release(outcome: Outcome): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.settle(this.instance, this.startedAt, outcome);
+  }
+}
