@@ -18,6 +18,12 @@ const FORBIDDEN = {
   core: () => true,
   node: (target) => ADAPTERS.includes(target),
 };
+/**
+ * The one sanctioned adapter-to-adapter arrow: issue 5 specifies that the Nest module's
+ * `@InjectBalancedHttp()` hands out axios instances wired through @ballast/axios (an optional
+ * peer), rather than a second copy of the interceptor logic.
+ */
+const ALLOWED = { nestjs: ['axios'] };
 const SOURCE = /\.(c|m)?[jt]sx?$/;
 const WORKSPACE_SPECIFIER = /^@ballast\/([a-z0-9-]+)(?:\/|$)/;
 const errors = [];
@@ -44,6 +50,7 @@ for (const dir of packages) {
   const pkg = readJson(pkgFile);
   const isForbidden = (target) =>
     target !== dir &&
+    !(ALLOWED[dir]?.includes(target) ?? false) &&
     ((FORBIDDEN[dir]?.(target) ?? false) || (ADAPTERS.includes(dir) && ADAPTERS.includes(target)));
 
   if (dir === 'core') {

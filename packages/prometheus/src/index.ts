@@ -1,0 +1,6 @@
+/**
+ * @ballast/prometheus: Prometheus metrics for Ballast balancers through prom-client.
+ *
+ * @packageDocumentation
+ */
+export {};
