@@ -1,0 +1,1 @@
+export { checkBehaviour, startUpstream, type DemoUpstream, type UpstreamBehaviour, type UpstreamOptions } from './upstream';
