@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-import { request, waitFor } from '@ballast/testing';
+import { request, startProcess, waitFor } from '@ballast/testing';
 
 import { startUpstream, type DemoUpstream } from '../src';
-
-const ROOT = path.resolve(__dirname, '../../..');
 
 describe('the demo upstream', () => {
   let upstream: DemoUpstream | undefined;
@@ -55,22 +52,14 @@ describe('the demo upstream', () => {
   });
 
   test('runs from the command line with flags and stops on SIGTERM', async () => {
-    const child = spawn(
-      process.execPath,
-      ['-r', path.join(ROOT, 'tools/sim/register.cjs'), path.join(__dirname, '../src/main.ts'), '--name', 'cli', '--latency', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const cli = await startProcess(path.join(__dirname, '../src/main.ts'), {
+      args: ['--name', 'cli', '--latency', '0'],
+      ready: /listening on (\S+)/,
+    });
     try {
-      await waitFor(() => /listening on (\S+)/.test(out), { timeoutMs: 15_000 });
-      const url = /listening on (\S+)/.exec(out)![1]!;
-      expect((await request(`${url}/x`)).json()).toMatchObject({ upstream: 'cli', path: '/x' });
+      expect((await request(`${cli.match}/x`)).json()).toMatchObject({ upstream: 'cli', path: '/x' });
     } finally {
-      child.kill('SIGTERM');
+      expect(await cli.stop()).toBe(0);
     }
-    expect(await exited).toBe(0);
   }, 30_000);
 });

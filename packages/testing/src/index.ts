@@ -31,3 +31,5 @@ export {
   type UpstreamOptions,
 } from './upstream';
 export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
+export { startProcess, type StartedProcess } from './process';
+export { testExampleGateway } from './example-gateway';
