@@ -27,7 +27,8 @@ section.service { margin-top: 1.25rem; }
 table { border-collapse: collapse; width: 100%; margin-top: .5rem; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: middle; }
 th { font-weight: 600; color: var(--muted); font-size: .85rem; }
-td.num { text-align: right; }
+td.num { text-align: right; white-space: nowrap; }
+td.name { min-width: 14rem; }
 tr.level-trouble { background: var(--tint-bad); box-shadow: inset 4px 0 var(--bad); }
 tr.level-warn { background: var(--tint-warn); box-shadow: inset 4px 0 var(--warn); }
 .id { font-weight: 600; word-break: break-all; }
@@ -83,7 +84,7 @@ const SCRIPT = `
     svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
     svg.setAttribute('role', 'img');
     var title = document.createElementNS(SVG, 'title');
-    title.textContent = label + ', last ' + Math.round(values.length / 60) + ' min, max ' + num(max, 1);
+    title.textContent = label + ' over the last ' + values.length + ' s, max ' + num(max, 1);
     svg.appendChild(title);
     var points = [];
     var flush = function () {
@@ -126,7 +127,7 @@ const SCRIPT = `
     row.setAttribute('data-instance', inst.id);
     row.setAttribute('data-state', inst.state);
     row.setAttribute('data-level', inst.level);
-    var name = cell(row, '');
+    var name = cell(row, '', 'name');
     name.appendChild(el('div', 'id', inst.id));
     name.appendChild(el('div', 'url', inst.url + (inst.zone ? ' \\u00b7 zone ' + inst.zone : '')));
     if (inst.metadata) {

@@ -45,7 +45,10 @@ export interface RecentFigures {
   readonly p99Ms: number | null;
 }
 
-/** One series per figure, one point per second, oldest first; the last point is the current second. */
+/**
+ * One series per figure, one point per second, oldest first, since the window started (at most
+ * `historySeconds` points); the last point is the current second.
+ */
 export interface Series {
   readonly requests: number[];
   readonly failures: number[];
@@ -115,8 +118,10 @@ export class InstanceWindow {
   series(nowMs: number): Series {
     this.advance(Math.floor(nowMs / 1000));
     const n = this.historySeconds;
+    // Seconds before the window started are not zeros but unknown: leave them out.
+    const points = Math.min(n, this.second - Math.floor(this.startedMs / 1000) + 1);
     const out: Series = { requests: [], failures: [], p50Ms: [], p99Ms: [] };
-    for (let age = n - 1; age >= 0; age--) {
+    for (let age = points - 1; age >= 0; age--) {
       const slot = (((this.second - age) % n) + n) % n;
       out.requests.push(this.requests[slot]!);
       out.failures.push(this.failures[slot]!);

