@@ -111,8 +111,12 @@ const SCRIPT = `
     box.appendChild(el('div', 'chart-label', label));
     return box;
   }
-  function history(title, entries, describe) {
+  // Which history lists the reader opened, so that a refresh keeps them open.
+  var opened = {};
+  function history(key, title, entries, describe) {
     var details = el('details');
+    details.open = opened[key] === true;
+    details.addEventListener('toggle', function () { opened[key] = details.open; });
     details.appendChild(el('summary', '', title + ' (' + entries.length + ')'));
     if (entries.length === 0) details.appendChild(el('div', 'empty', 'none yet'));
     else {
@@ -142,12 +146,14 @@ const SCRIPT = `
     cell(row, num(inst.recent.errorRate * 100, 1, ' %'), 'num errors');
     cell(row, num(inst.recent.p50Ms, 1, ' ms'), 'num p50');
     cell(row, num(inst.recent.p99Ms, 1, ' ms'), 'num p99');
+    // The charts end with the last full second: the current one is still filling.
     var s = inst.series;
+    var full = function (values) { return values.length > 1 ? values.slice(0, -1) : values; };
     var errors = s.requests.map(function (n, i) { return n > 0 ? (100 * s.failures[i]) / n : null; });
     var charts = el('div', 'charts');
-    charts.appendChild(chart(s.requests, 'c-rps', 'req/s'));
-    charts.appendChild(chart(errors, 'c-err', 'error %'));
-    charts.appendChild(chart(s.p99Ms, 'c-lat', 'p99 ms'));
+    charts.appendChild(chart(full(s.requests), 'c-rps', 'req/s'));
+    charts.appendChild(chart(full(errors), 'c-err', 'error %'));
+    charts.appendChild(chart(full(s.p99Ms), 'c-lat', 'p99 ms'));
     cell(row, '').appendChild(charts);
     cell(row, inst.reasons.length ? inst.reasons.join(', ') : 'ok', 'reasons');
     return row;
@@ -173,10 +179,10 @@ const SCRIPT = `
     if (svc.instances.length === 0) body.appendChild(el('tr')).appendChild(el('td', 'empty', 'no instances'));
     table.appendChild(body);
     section.appendChild(table);
-    section.appendChild(history('Strategy switches', svc.switches, function (c) {
+    section.appendChild(history(svc.service + '\\n1', 'Strategy switches', svc.switches, function (c) {
       return time(c.at) + '  ' + c.from + ' \\u2192 ' + c.to + ' (' + c.reason + ')';
     }));
-    section.appendChild(history('State changes', svc.changes, function (c) {
+    section.appendChild(history(svc.service + '\\n2', 'State changes', svc.changes, function (c) {
       return time(c.at) + '  ' + c.instance + ': ' + c.from + ' \\u2192 ' + c.to + ' (' + c.reason + ')';
     }));
     return section;

@@ -109,11 +109,15 @@ test('shows every instance live, and an ejected instance changes on the page', a
     await expect(row('alpha').getAttribute('data-level')).resolves.toBe('ok');
     const tint = await row('bravo').evaluate((el) => getComputedStyle(el).boxShadow);
     expect(tint).not.toBe('none');
-    await page
-      .locator('details')
-      .nth(1)
-      .evaluate((el) => ((el as HTMLDetailsElement).open = true));
+    // The state change history, opened by the reader, stays open across refreshes.
+    await page.locator('summary').nth(1).click();
     await expect(page.locator('ol.history').last().textContent()).resolves.toContain('bravo: ');
+    const shown = await page.locator('#conn').textContent();
+    await page.waitForFunction((before) => document.getElementById('conn')!.textContent !== before, shown);
+    await expect(page.locator('details').nth(1).getAttribute('open')).resolves.toBe('');
+    await expect(page.locator('ol.history').last().textContent()).resolves.toMatch(
+      /bravo: healthy → ejected/,
+    );
 
     // Let the charts draw a few seconds of history before the picture is taken.
     await page.waitForFunction(
@@ -122,6 +126,8 @@ test('shows every instance live, and an ejected instance changes on the page', a
     await page.waitForTimeout(1_500);
     await page.screenshot({ path: path.join(OUTPUT, 'status-page.png'), fullPage: true });
     if (process.env.BALLAST_UPDATE_SCREENSHOT === '1') {
+      // docs/status-page.png: some history on the charts first.
+      await page.waitForTimeout(25_000);
       await page.screenshot({ path: path.join(__dirname, '../../../docs/status-page.png'), fullPage: true });
     }
     expect(await page.evaluate(() => document.getElementById('conn')!.className)).toBe('');
