@@ -1,4 +1,4 @@
-import type { Balancer, BalancerEvents, InstanceSnapshot } from '@ballast/core';
+import type { Balancer, BalancerEvents, Instance, InstanceSnapshot } from '@ballast/core';
 import { InstanceWindow, type RecentFigures, type Series } from './status-window';
 
 /** How many strategy switches and state changes a service remembers. */
@@ -81,7 +81,8 @@ function push<T>(list: T[], entry: T): void {
  * listener it added.
  */
 export class ServiceRecorder {
-  private readonly windows = new Map<string, InstanceWindow>();
+  // Keyed by the balancer's own instance object: cheaper to hash than its id string.
+  private readonly windows = new Map<Instance, InstanceWindow>();
   private readonly switches: StatusChange[] = [];
   private readonly changes: StatusChange[] = [];
 
@@ -109,18 +110,18 @@ export class ServiceRecorder {
 
   private readonly onRelease = (event: BalancerEvents['release']): void => {
     const { instance } = event;
-    let window = this.windows.get(instance.id);
+    let window = this.windows.get(instance);
     if (window === undefined) {
       // A draining instance's late releases must not bring back a window nobody will read.
       if (this.balancer.get(instance.id) !== instance) return;
       window = new InstanceWindow(this.historySeconds, this.now());
-      this.windows.set(instance.id, window);
+      this.windows.set(instance, window);
     }
     window.record(this.now(), event.latencyMs, event.outcome.ok);
   };
 
   private readonly onRemoved = (event: BalancerEvents['instance-removed']): void => {
-    this.windows.delete(event.instance.id);
+    this.windows.delete(event.instance);
   };
 
   private readonly onStrategy = (event: BalancerEvents['strategy-change']): void => {
@@ -173,6 +174,7 @@ export class ServiceRecorder {
 
   /** An instance with no window yet (no release, or draining) reads as an empty one. */
   private windowFor(instance: InstanceSnapshot, nowMs: number): InstanceWindow {
-    return this.windows.get(instance.id) ?? new InstanceWindow(this.historySeconds, nowMs);
+    const live = this.balancer.get(instance.id);
+    return (live && this.windows.get(live)) ?? new InstanceWindow(this.historySeconds, nowMs);
   }
 }

@@ -57,9 +57,9 @@ describe('InstanceWindow', () => {
   test('the current second has live percentiles; zero and huge latencies stay in range', () => {
     const w = new InstanceWindow(30, T0);
     w.record(T0 + 10, 0, true);
+    expect(w.recent(T0 + 15).p50Ms).toBeLessThan(1);
     w.record(T0 + 20, 10_000_000, true);
     const series = w.series(T0 + 30);
-    expect(series.p50Ms.at(-1)).toBeLessThan(1);
     expect(series.p99Ms.at(-1)).toBeGreaterThan(60_000);
     expect(Number.isFinite(series.p99Ms.at(-1))).toBe(true);
   });
