@@ -9,6 +9,23 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { createStatusHandler } from '../src';
 import { cleanup, gateway, listen, named, respond, send } from './helpers';
 
+/**
+ * The DOM globals the `page.evaluate` and `waitForFunction` callbacks use. They run in the
+ * browser; this package is compiled without DOM types, so they are declared here, typed as far
+ * as the tests need.
+ */
+interface DomNode {
+  textContent: string | null;
+  className: string;
+}
+declare const document: {
+  title: string;
+  querySelector(selector: string): DomNode | null;
+  querySelectorAll(selector: string): { length: number };
+  getElementById(id: string): DomNode | null;
+};
+declare function getComputedStyle(element: unknown): { boxShadow: string };
+
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = path.join(__dirname, '../tmp/browser');
 const TOKEN = 'browser-test-token';

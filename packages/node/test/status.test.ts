@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BallastError, createBalancer, type Balancer, type BalancerEvents } from '@ballast/core';
+import { BallastError, createBalancer, type Balancer, type Listener } from '@ballast/core';
 import { createStatusHandler, type StatusHandler, type StatusSnapshot } from '../src';
 import { cleanup, gateway, listen, named, respond, send, until } from './helpers';
 
@@ -93,7 +93,7 @@ describe('createStatusHandler over plain HTTP', () => {
   test('with a token, every path needs it: Bearer header or ?token=, and a 401 reveals nothing', async () => {
     const { balancer } = await liveService();
     const logs: object[] = [];
-    const logger = { info: (obj: object) => logs.push(obj) };
+    const logger = { debug() {}, info: (obj: object) => void logs.push(obj), warn() {}, error() {} };
     const handler = createStatusHandler(balancer, { token: TOKEN, logger });
     const url = await statusServer(handler);
 
@@ -191,7 +191,7 @@ describe('createStatusHandler over plain HTTP', () => {
       ],
       [() => createStatusHandler(users, { historySeconds: 5 }), 'status.historySeconds'],
       [() => createStatusHandler(users, { tokn: 'x' } as object), 'status.tokn'],
-      [() => createStatusHandler(users, 'x' as object), 'status'],
+      [() => createStatusHandler(users, 'x' as unknown as object), 'status'],
       [() => createStatusHandler({} as Balancer), 'balancers'],
       [() => createStatusHandler([users, null as unknown as Balancer]), 'balancers[1]'],
       [() => createStatusHandler([]), 'balancers'],
@@ -214,20 +214,21 @@ describe('createStatusHandler over plain HTTP', () => {
 
   test('strategy switches are kept (bounded); close() detaches every listener and answers 503', async () => {
     const real = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
-    const added = new Map<string, (event: never) => void>();
+    type AnyListener = Listener<'release'>;
+    const added = new Map<string, AnyListener>();
     const removed: string[] = [];
     const balancer: Balancer = Object.assign(Object.create(real) as Balancer, {
-      on(event: string, fn: (event: never) => void) {
+      on(event: string, fn: AnyListener) {
         added.set(event, fn);
         return real.on(event as 'release', fn);
       },
-      off(event: string, fn: (event: never) => void) {
+      off(event: string, fn: AnyListener) {
         if (added.get(event) === fn) removed.push(event);
         return real.off(event as 'release', fn);
       },
     });
     const handler = createStatusHandler(balancer);
-    const strategyChange = added.get('strategy-change') as (e: BalancerEvents['strategy-change']) => void;
+    const strategyChange = added.get('strategy-change') as unknown as Listener<'strategy-change'>;
     for (let i = 0; i < 60; i++)
       strategyChange({ service: 'users', from: `s${i}`, to: `s${i + 1}`, reason: 'variance', signals: {} });
     const switches = handler.snapshot().services[0]!.switches;
