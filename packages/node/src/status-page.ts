@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 /**
  * The status page: one self-contained HTML document (no CDN, no fonts, no images), its CSS and
  * script inline and allowed by hash in the Content-Security-Policy, so nothing else may run.
- * The script polls `snapshot.json` beside the page every second and rebuilds the view with
+ * The script polls `snapshot.json` beside the page every 800 ms and rebuilds the view with
  * `createElement` and `textContent` only: data never reaches an HTML parser, so an instance id
  * containing markup shows as text.
  */
@@ -187,14 +187,47 @@ const SCRIPT = `
     }));
     return section;
   }
+  // The series of every instance, by service and id, as of the second they end at. After the first
+  // answer the page asks for the last few seconds only and splices them onto what it has.
+  var cache = {};
+  var lastOkAt = 0;
+  var RECENT_POINTS = 6;
+  function spliced(key, series, second, history) {
+    var old = cache[key];
+    var n = series.requests.length;
+    var start = second - n + 1;
+    var overlaps = old && old.second <= second && old.second >= start - 1;
+    var keep = overlaps ? Math.max(0, old.requests.length - (old.second - start + 1)) : 0;
+    var out = { second: second };
+    ['requests', 'failures', 'p99Ms'].forEach(function (name) {
+      var joined = keep > 0 ? old[name].slice(0, keep).concat(series[name]) : series[name];
+      out[name] = joined.length > history ? joined.slice(joined.length - history) : joined;
+    });
+    return out;
+  }
   function render(data) {
+    var next = {};
+    data.services.forEach(function (svc) {
+      svc.instances.forEach(function (inst) {
+        var key = svc.service + '\\n' + inst.id;
+        inst.series = next[key] = spliced(key, inst.series, data.second, data.historySeconds);
+      });
+    });
+    cache = next;
+    lastOkAt = Date.now();
     var sections = data.services.map(serviceSection);
     root.replaceChildren.apply(root, sections);
     conn.className = '';
     conn.textContent = 'live \\u00b7 updated ' + time(data.generatedAt) + ' \\u00b7 figures over the last ' + data.windowSeconds + ' s';
   }
+  // Polls start every 800 ms (or as soon as the last one ends, if it took longer), so that what
+  // the page shows is less than a second old.
+  var PERIOD_MS = 800;
   function tick() {
-    fetch(url, { headers: headers, cache: 'no-store' })
+    var started = Date.now();
+    // A page that missed a few polls (a throttled background tab) asks for the whole history again.
+    var recent = started - lastOkAt < (RECENT_POINTS - 2) * 1000;
+    fetch(recent ? url + '?points=' + RECENT_POINTS : url, { headers: headers, cache: 'no-store' })
       .then(function (res) {
         if (!res.ok) throw new Error('HTTP ' + res.status);
         return res.json();
@@ -204,7 +237,7 @@ const SCRIPT = `
         conn.className = 'down';
         conn.textContent = 'disconnected (' + err.message + '), retrying';
       })
-      .then(function () { setTimeout(tick, 1000); });
+      .then(function () { setTimeout(tick, Math.max(0, PERIOD_MS - (Date.now() - started))); });
   }
   tick();
 })();

@@ -138,10 +138,12 @@ export class ServiceRecorder {
     });
   };
 
-  /** The service as the page shows it. Costs O(instances × history); never on a request's path. */
-  status(exposeMetadata: boolean): ServiceStatus {
+  /**
+   * The service as the page shows it, with at most `points` seconds of each series. Costs
+   * O(instances × points); never on a request's path.
+   */
+  status(exposeMetadata: boolean, nowMs: number, points: number): ServiceStatus {
     const snapshot = this.balancer.snapshot();
-    const nowMs = this.now();
     const instances = snapshot.instances.map((instance): InstanceStatus => {
       const window = this.windowFor(instance, nowMs);
       const recent = window.recent(nowMs);
@@ -151,7 +153,7 @@ export class ServiceRecorder {
         ...(exposeMetadata ? { metadata } : {}),
         ...levelOf(instance, recent),
         recent,
-        series: window.series(nowMs),
+        series: window.series(nowMs, points),
       };
     });
     const troubled = instances.filter((i) => i.level === 'trouble').length;

@@ -119,12 +119,12 @@ export class InstanceWindow {
     };
   }
 
-  /** The per-second history, oldest first, ending with the current second. */
-  series(nowMs: number): Series {
+  /** The per-second history, oldest first, ending with the current second; at most `maxPoints` points. */
+  series(nowMs: number, maxPoints = this.historySeconds): Series {
     this.advance(Math.floor(nowMs / 1000));
     const n = this.historySeconds;
     // Seconds before the window started are not zeros but unknown: leave them out.
-    const points = Math.min(n, this.second - Math.floor(this.startedMs / 1000) + 1);
+    const points = Math.min(n, maxPoints, this.second - Math.floor(this.startedMs / 1000) + 1);
     const out: Series = { requests: [], failures: [], p99Ms: [] };
     for (let age = points - 1; age >= 0; age--) {
       const slot = (((this.second - age) % n) + n) % n;

@@ -33,6 +33,11 @@ export interface StatusSnapshot {
   readonly windowSeconds: number;
   /** Most points in a `series` (one per second, since its instance's window started). */
   readonly historySeconds: number;
+  /**
+   * The current second on the handler's monotonic clock: the second of every series' last point.
+   * A client that asked for a few points (`?points=`) lines them up with what it has by it.
+   */
+  readonly second: number;
   readonly services: readonly ServiceStatus[];
 }
 
@@ -60,8 +65,8 @@ export interface StatusHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   /** Answers one request without writing anything. */
   answer(req: StatusRequest): StatusAnswer;
-  /** The data `snapshot.json` serves. */
-  snapshot(): StatusSnapshot;
+  /** The data `snapshot.json` serves; `points` limits each series to its last seconds (default: all). */
+  snapshot(points?: number): StatusSnapshot;
   /** Detaches every listener from the balancers; afterwards requests get 503. Idempotent. */
   close(): void;
 }
@@ -133,17 +138,19 @@ function parseOptions(options: unknown) {
   };
 }
 
-/** Splits `url` into its path and the `token` query parameter; never throws. */
-function parseUrl(url: string): { path: string; token: string | null } {
+/** Splits `url` into its path and the `token` and `points` query parameters; never throws. */
+function parseUrl(url: string): { path: string; token: string | null; points: number } {
   const query = url.indexOf('?');
   const path = (query < 0 ? url : url.slice(0, query)).split('#', 1)[0]!;
-  const token = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get('token');
-  return { path, token };
+  const params = new URLSearchParams(query < 0 ? '' : url.slice(query + 1));
+  // Anything but a positive integer means all of the history.
+  const points = /^[1-9][0-9]{0,5}$/.test(params.get('points') ?? '') ? Number(params.get('points')) : 0;
+  return { path, token: params.get('token'), points };
 }
 
 /**
  * Creates the live status page of one or more balancers: a self-contained HTML page at `/`
- * (inline CSS and script, no CDN: it works offline) that polls `/snapshot.json` every second and
+ * (inline CSS and script, no CDN: it works offline) that polls `/snapshot.json` every 800 ms and
  * shows each service, its strategy and switch history, and per instance its state, health score,
  * in-flight requests, requests/s, error rate, p50/p99 latency and charts of the last minutes.
  * Only GET and HEAD are served (405 otherwise); other paths get 404. With `token`, a request
@@ -189,18 +196,20 @@ export function createStatusHandler(
     return ok;
   }
 
-  function snapshot(): StatusSnapshot {
-    coarseMs = perf.now();
+  function snapshot(points = config.historySeconds): StatusSnapshot {
+    const nowMs = (coarseMs = perf.now());
+    const limit = Number.isInteger(points) && points > 0 ? points : config.historySeconds;
     return {
       generatedAt: Date.now(),
       windowSeconds: RECENT_SECONDS,
       historySeconds: config.historySeconds,
-      services: recorders.map((r) => r.status(config.exposeMetadata)),
+      second: Math.floor(nowMs / 1000),
+      services: recorders.map((r) => r.status(config.exposeMetadata, nowMs, limit)),
     };
   }
 
   function answer(req: StatusRequest): StatusAnswer {
-    const { path, token } = parseUrl(typeof req.url === 'string' ? req.url : '/');
+    const { path, token, points } = parseUrl(typeof req.url === 'string' ? req.url : '/');
     const method = req.method ?? 'GET';
     if (closed) return text(503, 'Service Unavailable\n');
     if (!authorized(req.headers, token)) {
@@ -211,7 +220,7 @@ export function createStatusHandler(
     if (!page && path !== '/snapshot.json') return text(404, 'Not Found\n');
     if (method !== 'GET' && method !== 'HEAD')
       return text(405, 'Method Not Allowed\n', { allow: 'GET, HEAD' });
-    const body = page ? STATUS_PAGE : JSON.stringify(snapshot());
+    const body = page ? STATUS_PAGE : JSON.stringify(snapshot(points));
     return {
       status: 200,
       headers: {

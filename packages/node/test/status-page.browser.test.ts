@@ -17,6 +17,7 @@ import { cleanup, gateway, listen, named, respond, send } from './helpers';
 interface DomNode {
   textContent: string | null;
   className: string;
+  getAttribute(name: string): string | null;
 }
 declare const document: {
   title: string;
@@ -52,15 +53,19 @@ afterAll(async () => {
 afterEach(cleanup);
 
 /** A page that records console errors and uncaught exceptions. */
-async function openPage(url: string): Promise<{ page: Page; errors: string[] }> {
+async function openPage(url: string): Promise<{ page: Page; errors: string[]; polls: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   const errors: string[] = [];
+  const polls: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/snapshot.json')) polls.push(request.url());
+  });
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(String(error)));
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, polls };
 }
 
 /** Requests through the gateway every 15 ms until stopped. */
@@ -100,7 +105,7 @@ test('shows every instance live, and an ejected instance changes on the page', a
   const status = await listen(handler);
   const stop = traffic(gw.url);
   try {
-    const { page, errors } = await openPage(`${status.url}/?token=${TOKEN}`);
+    const { page, errors, polls } = await openPage(`${status.url}/?token=${TOKEN}`);
     const row = (id: string) => page.locator(`tr[data-instance="${id}"]`);
     for (const id of ['alpha', 'bravo', 'charlie']) {
       await row(id).waitFor();
@@ -136,10 +141,18 @@ test('shows every instance live, and an ejected instance changes on the page', a
       /bravo: healthy → ejected/,
     );
 
-    // Let the charts draw a few seconds of history before the picture is taken.
+    // After the first answer the page asks for the last 6 seconds only and splices them onto the
+    // history it has: the chart grows past what one such answer holds.
     await page.waitForFunction(
-      () => document.querySelectorAll('tr[data-instance="alpha"] svg polyline').length >= 2,
+      () =>
+        (
+          document.querySelector('tr[data-instance="alpha"] polyline.c-rps')?.getAttribute('points') ?? ''
+        ).split(' ').length >= 9,
+      undefined,
+      { timeout: 20_000 },
     );
+    expect(polls.filter((u) => u.endsWith('/snapshot.json?points=6')).length).toBeGreaterThan(3);
+    expect(polls[0]).toMatch(/\/snapshot\.json$/);
     await page.waitForTimeout(1_500);
     await page.screenshot({ path: path.join(OUTPUT, 'status-page.png'), fullPage: true });
     if (process.env.BALLAST_UPDATE_SCREENSHOT === '1') {

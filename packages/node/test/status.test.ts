@@ -74,6 +74,17 @@ describe('createStatusHandler over plain HTTP', () => {
     expect(a.series.requests.length).toBeGreaterThanOrEqual(1);
     expect(a.series.requests.length).toBeLessThanOrEqual(300);
     expect(a.series.requests.reduce((x, y) => x + y, 0)).toBe(5);
+    expect(Number.isInteger(snap.second)).toBe(true);
+    // ?points= keeps the last seconds of each series only; anything else means all of them.
+    const few = json((await send(url, { path: '/snapshot.json?points=1' })).text);
+    expect(few.services[0]!.instances[0]!.series.requests).toHaveLength(1);
+    expect(few.second).toBeGreaterThanOrEqual(snap.second);
+    for (const points of ['0', '-3', 'abc', '1e3']) {
+      const all = json((await send(url, { path: `/snapshot.json?points=${points}` })).text);
+      expect(all.services[0]!.instances[0]!.series.requests.length).toBe(
+        a.series.requests.length + all.second - snap.second,
+      );
+    }
 
     failing.b = true;
     for (let i = 0; i < 8; i++) await send(gw.url, { path: `/users/${i}` });
