@@ -112,7 +112,7 @@ const SCRIPT = `
     return box;
   }
   // Which history lists the reader opened, so that a refresh keeps them open.
-  var opened = {};
+  var opened = Object.create(null);
   function history(key, title, entries, describe) {
     var details = el('details');
     details.open = opened[key] === true;
@@ -189,7 +189,7 @@ const SCRIPT = `
   }
   // The series of every instance, by service and id, as of the second they end at. After the first
   // answer the page asks for the last few seconds only and splices them onto what it has.
-  var cache = {};
+  var cache = Object.create(null);
   var lastOkAt = 0;
   var RECENT_POINTS = 6;
   function spliced(key, series, second, history) {
@@ -206,7 +206,7 @@ const SCRIPT = `
     return out;
   }
   function render(data) {
-    var next = {};
+    var next = Object.create(null);
     data.services.forEach(function (svc) {
       svc.instances.forEach(function (inst) {
         var key = svc.service + '\\n' + inst.id;
