@@ -43,6 +43,14 @@ export interface ServiceStatus {
   readonly instances: readonly InstanceStatus[];
 }
 
+const NO_FIGURES: RecentFigures = {
+  requestsPerSecond: 0,
+  errorRate: 0,
+  requests: 0,
+  p50Ms: null,
+  p99Ms: null,
+};
+
 /** Error rates (over the recent window, with enough requests) that raise an instance's level. */
 const WARN_ERROR_RATE = 0.05;
 const TROUBLE_ERROR_RATE = 0.25;
@@ -145,15 +153,17 @@ export class ServiceRecorder {
   status(exposeMetadata: boolean, nowMs: number, points: number): ServiceStatus {
     const snapshot = this.balancer.snapshot();
     const instances = snapshot.instances.map((instance): InstanceStatus => {
-      const window = this.windowFor(instance, nowMs);
-      const recent = window.recent(nowMs);
+      const live = this.balancer.get(instance.id);
+      // No window yet (no release so far, or draining): figures of an empty second.
+      const window = live && this.windows.get(live);
+      const recent = window ? window.recent(nowMs) : NO_FIGURES;
       const { metadata, ...rest } = instance;
       return {
         ...rest,
         ...(exposeMetadata ? { metadata } : {}),
         ...levelOf(instance, recent),
         recent,
-        series: window.series(nowMs, points),
+        series: window ? window.series(nowMs, points) : { requests: [0], failures: [0], p99Ms: [null] },
       };
     });
     const troubled = instances.filter((i) => i.level === 'trouble').length;
@@ -172,11 +182,5 @@ export class ServiceRecorder {
       changes: this.changes.slice(),
       instances,
     };
-  }
-
-  /** An instance with no window yet (no release, or draining) reads as an empty one. */
-  private windowFor(instance: InstanceSnapshot, nowMs: number): InstanceWindow {
-    const live = this.balancer.get(instance.id);
-    return (live && this.windows.get(live)) ?? new InstanceWindow(this.historySeconds, nowMs);
   }
 }

@@ -190,7 +190,14 @@ describe('createStatusHandler over plain HTTP', () => {
     const users = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
     const orders = createBalancer({ service: 'orders', instances: ['http://127.0.0.1:2'] });
     const handler = createStatusHandler([users, { balancer: orders }]);
-    expect(handler.snapshot().services.map((s) => s.service)).toEqual(['users', 'orders']);
+    const snap = handler.snapshot();
+    expect(snap.services.map((s) => s.service)).toEqual(['users', 'orders']);
+    // No release yet: the figures of an empty second.
+    expect(snap.services[1]!.instances[0]).toMatchObject({
+      level: 'ok',
+      recent: { requests: 0, requestsPerSecond: 0, errorRate: 0, p50Ms: null, p99Ms: null },
+      series: { requests: [0], failures: [0], p99Ms: [null] },
+    });
     handler.close();
 
     const cases: [() => unknown, string][] = [
@@ -255,6 +262,32 @@ describe('createStatusHandler over plain HTTP', () => {
     expect((await send(url, { path: '/' })).status).toBe(503);
     real.close();
   });
+});
+
+test('a removed instance shows as draining while a lease holds it, then leaves the page', () => {
+  const balancer = createBalancer({
+    service: 'users',
+    strategy: 'round-robin',
+    instances: [
+      { id: 'a', url: 'http://127.0.0.1:1' },
+      { id: 'b', url: 'http://127.0.0.1:2' },
+    ],
+  });
+  const handler = createStatusHandler(balancer);
+  for (let i = 0; i < 4; i++) balancer.pick().release({ ok: true, latencyMs: 3 });
+  const held = balancer.pick();
+  const id = held.instance.id;
+  balancer.remove(id);
+  const draining = handler.snapshot().services[0]!.instances.find((i) => i.id === id)!;
+  expect(draining).toMatchObject({ state: 'draining', level: 'warn', reasons: ['draining'], inflight: 1 });
+  held.release({ ok: false, latencyMs: 3 });
+  expect(handler.snapshot().services[0]!.instances.map((i) => i.id)).toEqual(id === 'a' ? ['b'] : ['a']);
+  // Added again under the same id, it starts with a fresh window.
+  balancer.add({ id, url: 'http://127.0.0.1:3' });
+  const back = handler.snapshot().services[0]!.instances.find((i) => i.id === id)!;
+  expect(back.recent.requests).toBe(0);
+  handler.close();
+  balancer.close();
 });
 
 test('the handler is mountable under a prefix by stripping it from req.url, as Connect does', async () => {
