@@ -9,6 +9,17 @@ export { createProxy } from './proxy';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
 export { isBalancer, resolveTarget } from './target';
+export {
+  createStatusHandler,
+  type StatusAnswer,
+  type StatusHandler,
+  type StatusOptions,
+  type StatusRequest,
+  type StatusSnapshot,
+  type StatusTarget,
+} from './status';
+export type { InstanceStatus, ServiceStatus, StatusChange, StatusLevel } from './status-recorder';
+export type { RecentFigures, Series } from './status-window';
 export type {
   ForwardOptions,
   ForwardResponse,
