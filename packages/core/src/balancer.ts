@@ -79,6 +79,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   private closed = false;
   private hasPickListeners = false;
   private hasReleaseListeners = false;
+  private hasRetryListeners = false;
 
   constructor(options: BalancerOptions) {
     const raw: unknown = options;
@@ -140,7 +141,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     state.isPool = true;
     let candidates = this.pool;
     let exclude: ReadonlySet<string> | undefined;
+    let retry = false;
     if (ctx != null) {
+      retry = ctx.retry === true;
       const key = ctx.key;
       if (typeof key === 'string') state.key = key;
       else if (typeof key === 'number') state.key = String(key);
@@ -153,13 +156,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
 
     const chosen =
       exclude === undefined ? this.choose(candidates) : this.chooseExcluding(candidates, exclude);
-    if (chosen === undefined) throw this.noInstance(candidates, exclude);
+    if (chosen === undefined) throw this.noInstance(candidates, exclude, retry);
 
     chosen.inflight += 1;
     chosen.lastPickSeq = ++this.pickSeq;
     this.builtin?.onLoad?.(chosen);
     const lease = new LeaseImpl(this, chosen, now);
     if (this.hasPickListeners) this.events.emit('pick', { service: this.service, lease });
+    if (retry && this.hasRetryListeners) this.events.emit('retry', { service: this.service, lease });
     return lease;
   }
 
@@ -205,7 +209,12 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     this.assertOpen();
     const spec = parseInstance(input, 'instance');
     if (this.byId.has(spec.id)) throw new InvalidConfigError('instance.id', spec.id, 'duplicate instance id');
-    return this.insert(spec, this.clock(), true);
+    const member = this.insert(spec, this.clock(), true);
+    this.logger.info(
+      { service: this.service, instance: member.id, reason: 'added', state: member.state },
+      'ballast: instance added',
+    );
+    return member;
   }
 
   reportCheck(id: string, ok: boolean): void {
@@ -229,7 +238,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     }
     this.events.emit('instance-removed', { service: this.service, instance: member });
     this.logger.info(
-      { service: this.service, instance: id, inflight: member.inflight },
+      { service: this.service, instance: id, reason: 'removed', inflight: member.inflight },
       'ballast: instance removed',
     );
     return true;
@@ -247,6 +256,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     if (valid.metadata !== undefined) member.metadata = valid.metadata;
     this.membersChanged();
     this.events.emit('instance-updated', { service: this.service, instance: member });
+    this.logger.info(
+      { service: this.service, instance: id, reason: 'updated', fields: Object.keys(valid) },
+      'ballast: instance updated',
+    );
     return member;
   }
 
@@ -297,6 +310,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   private listenersChanged(): void {
     this.hasPickListeners = this.events.has('pick');
     this.hasReleaseListeners = this.events.has('release');
+    this.hasRetryListeners = this.events.has('retry');
   }
 
   private choose(candidates: readonly Member[]): Member | undefined {
@@ -339,6 +353,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   private noInstance(
     candidates: readonly Member[],
     exclude: ReadonlySet<string> | undefined,
+    retry: boolean,
   ): NoInstanceError {
     const reason =
       this.list.length === 0
@@ -352,7 +367,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
             : exclude !== undefined
               ? 'every candidate is excluded'
               : 'the strategy chose none';
-    return new NoInstanceError(this.service, reason);
+    const error = new NoInstanceError(this.service, reason);
+    // A retry that finds no other instance leaves the first attempt's answer standing: the
+    // request was served, so it is not counted as one that found no instance.
+    if (!retry) {
+      this.events.emit('no-instance', { service: this.service, reason, error });
+      this.logger.debug({ service: this.service, reason }, 'ballast: no instance available');
+    }
+    return error;
   }
 
   private insert(spec: InstanceSpec, now: number, warm: boolean): Member {

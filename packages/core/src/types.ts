@@ -1,4 +1,5 @@
 import type { Clock } from './clock';
+import type { NoInstanceError } from './errors';
 import type { Random } from './random';
 
 /** How an instance is configured: a plain URL string or an object. */
@@ -64,6 +65,11 @@ export interface PickContext {
   readonly exclude?: Iterable<string>;
   /** Only instances whose `zone` and metadata include these pairs (an undefined value matches anything). */
   readonly match?: Readonly<Record<string, string>>;
+  /**
+   * This pick retries a request that failed on another instance: a successful pick also emits
+   * `retry`, and a failed one does not emit `no-instance` (the first attempt's answer stands).
+   */
+  readonly retry?: boolean;
 }
 
 /** The outcome of one request, given to `lease.release()`. */
@@ -258,6 +264,10 @@ export interface BalancerEvents {
     readonly reason: string;
     readonly signals: Readonly<Record<string, number>>;
   };
+  /** A pick with `retry: true` succeeded: the request is tried again, on `lease.instance`. */
+  retry: { readonly service: string; readonly lease: Lease };
+  /** A pick (not a retry) found no instance and threw `NoInstanceError`. */
+  'no-instance': { readonly service: string; readonly reason: string; readonly error: NoInstanceError };
 }
 
 export type BalancerEventName = keyof BalancerEvents;
