@@ -80,7 +80,11 @@ describe('state-change logs', () => {
       ['warn', 'i1', 'check-failed'],
     ]);
     expect(lines.filter((l) => l.msg === 'ballast: no instance available')).toEqual([
-      { level: 'debug', msg: 'ballast: no instance available', fields: { service: 'users', reason: 'no instance matches' } },
+      {
+        level: 'debug',
+        msg: 'ballast: no instance available',
+        fields: { service: 'users', reason: 'no instance matches' },
+      },
     ]);
 
     balancer.reportCheck('i0', true);

@@ -128,7 +128,7 @@ describe('node:diagnostics_channel', () => {
 });
 
 describe('retries through the balancer', () => {
-  it('reports each retry as the balancer\'s retry event, naming the instance retried on', async () => {
+  it("reports each retry as the balancer's retry event, naming the instance retried on", async () => {
     const dead = await deadUrl();
     const a = await named('a');
     const balancer = createBalancer({
@@ -165,11 +165,20 @@ describe('logs', () => {
     await until(() => proxy.balancer.get('b')!.state !== 'unhealthy', 5_000, 'b to come back');
 
     const failing = logger.lines.find((l) => l.msg === 'ballast: health check failing');
-    expect(failing).toMatchObject({ level: 'warn', fields: { service: 'users', instance: 'b', reason: 'check-failed' } });
+    expect(failing).toMatchObject({
+      level: 'warn',
+      fields: { service: 'users', instance: 'b', reason: 'check-failed' },
+    });
     const passing = logger.lines.find((l) => l.msg === 'ballast: health check passing again');
-    expect(passing).toMatchObject({ level: 'info', fields: { service: 'users', instance: 'b', reason: 'check-passed' } });
+    expect(passing).toMatchObject({
+      level: 'info',
+      fields: { service: 'users', instance: 'b', reason: 'check-passed' },
+    });
     const changes = logger.lines.filter((l) => l.msg === 'ballast: instance state changed');
-    expect(changes[0]).toMatchObject({ level: 'warn', fields: { service: 'users', instance: 'b', to: 'unhealthy' } });
+    expect(changes[0]).toMatchObject({
+      level: 'warn',
+      fields: { service: 'users', instance: 'b', to: 'unhealthy' },
+    });
     expect(changes.at(-1)!.level).toBe('info');
     for (const line of changes) expect(typeof line.fields.reason).toBe('string');
   });
