@@ -3,4 +3,5 @@
  *
  * @packageDocumentation
  */
-export {};
+export { collectMetrics } from './collect-metrics';
+export type { MetricsCollector, MetricsOptions } from './types';
