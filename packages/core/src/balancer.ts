@@ -24,6 +24,7 @@ import type {
   Logger,
   Outcome,
   PickContext,
+  ReleaseObserver,
 } from './types';
 
 /** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
@@ -78,7 +79,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   private lastPickAt = -Infinity;
   private closed = false;
   private hasPickListeners = false;
-  private hasReleaseListeners = false;
+  /** The release listeners, kept in a field: read on every release. */
+  private releaseListeners: readonly Listener<'release'>[] | undefined;
+  /** Copy on write, like listeners; undefined when there is none. */
+  private releaseObservers: readonly ReleaseObserver[] | undefined;
   private hasRetryListeners = false;
 
   constructor(options: BalancerOptions) {
@@ -195,8 +199,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
       builtin.onLoad?.(member);
     }
     if (member.draining && member.inflight === 0) this.forget(member);
-    if (this.hasReleaseListeners) {
-      this.events.emit('release', {
+    const observers = this.releaseObservers;
+    if (observers !== undefined) this.notifyObservers(observers, member, ok, latencyMs);
+    const listeners = this.releaseListeners;
+    if (listeners !== undefined) {
+      this.events.call('release', listeners, {
         service: this.service,
         instance: member,
         outcome: valid ? outcome : { ok },
@@ -285,6 +292,34 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     };
   }
 
+  observeReleases(observer: ReleaseObserver): () => void {
+    if (typeof observer !== 'function')
+      throw new InvalidConfigError('observer', observer, 'expected a function');
+    this.releaseObservers = [...(this.releaseObservers ?? []), observer];
+    let observing = true;
+    return () => {
+      if (!observing) return;
+      observing = false;
+      const rest = (this.releaseObservers ?? []).filter((o) => o !== observer);
+      this.releaseObservers = rest.length === 0 ? undefined : rest;
+    };
+  }
+
+  private notifyObservers(
+    observers: readonly ReleaseObserver[],
+    member: Member,
+    ok: boolean,
+    latencyMs: number,
+  ): void {
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        observers[i]!(member, ok, latencyMs, member.slot);
+      } catch (error) {
+        this.logger.error({ err: error, service: this.service }, 'ballast: release observer threw; ignored');
+      }
+    }
+  }
+
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
     if (typeof listener !== 'function')
       throw new InvalidConfigError('listener', listener, 'expected a function');
@@ -303,13 +338,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     if (this.closed) return;
     this.closed = true;
     this.events.clear();
+    this.releaseObservers = undefined;
     this.listenersChanged();
   }
 
   /** Per-pick events are checked with a field read, not a map lookup. */
   private listenersChanged(): void {
     this.hasPickListeners = this.events.has('pick');
-    this.hasReleaseListeners = this.events.has('release');
+    this.releaseListeners = this.events.current('release');
     this.hasRetryListeners = this.events.has('retry');
   }
 

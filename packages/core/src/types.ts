@@ -270,6 +270,16 @@ export interface BalancerEvents {
   'no-instance': { readonly service: string; readonly reason: string; readonly error: NoInstanceError };
 }
 
+/**
+ * A low-level observer of every release, for metrics that must cost almost nothing per request
+ * (everything else should use the `release` event): called synchronously with the instance,
+ * whether the outcome was ok, the latency in ms and the instance's `slot`, with nothing allocated.
+ * `slot` is a small integer, unique among the balancer's instances (draining ones included) and
+ * reused once an instance is gone, so an observer can keep per-instance numbers in arrays indexed
+ * by it instead of a map (checking that the instance in a slot is still the one it knew).
+ */
+export type ReleaseObserver = (instance: Instance, ok: boolean, latencyMs: number, slot: number) => void;
+
 export type BalancerEventName = keyof BalancerEvents;
 export type Listener<E extends BalancerEventName> = (event: BalancerEvents[E]) => void;
 
@@ -309,6 +319,11 @@ export interface Balancer {
   /** All current instances (not those draining). */
   instances(): readonly Instance[];
   snapshot(): BalancerSnapshot;
+  /**
+   * Adds a release observer (see `ReleaseObserver`); returns the function that removes it. One
+   * that throws is logged and ignored, as a listener is.
+   */
+  observeReleases(observer: ReleaseObserver): () => void;
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   off<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   /** Stops the balancer: further picks throw `BALLAST_CLOSED`. Idempotent. */

@@ -1,4 +1,4 @@
-import { NoInstanceError, type Balancer, type BalancerEvents } from '../src';
+import { InvalidConfigError, NoInstanceError, type Balancer, type BalancerEvents } from '../src';
 import { pool, testBalancer } from './helpers';
 
 function record<E extends keyof BalancerEvents>(balancer: Balancer, event: E): BalancerEvents[E][] {
@@ -42,6 +42,48 @@ describe('retry and no-instance events', () => {
     expect(misses[0]).toMatchObject({ service: 'users', reason: 'every candidate is excluded' });
     expect(misses[0]!.error).toBeInstanceOf(NoInstanceError);
     expect(retries).toEqual([]);
+  });
+});
+
+describe('release observers', () => {
+  it('see every release with the instance, ok, latency and slot, until removed; a throwing one is logged', () => {
+    const { lines, logger } = capture();
+    const { balancer } = testBalancer({ strategy: 'round-robin', instances: pool(2), logger });
+    const seen: [string, boolean, number, number][] = [];
+    const stop = balancer.observeReleases((instance, ok, latencyMs, slot) =>
+      seen.push([instance.id, ok, latencyMs, slot]),
+    );
+    balancer.observeReleases(() => {
+      throw new Error('observer bug');
+    });
+    balancer.pick().release({ ok: true, latencyMs: 3 });
+    balancer.pick().release({ ok: false, latencyMs: 7 });
+    expect(seen).toEqual([
+      ['i0', true, 3, 0],
+      ['i1', false, 7, 1],
+    ]);
+    expect(lines.filter((l) => l.msg === 'ballast: release observer threw; ignored')).toHaveLength(2);
+    stop();
+    stop();
+    balancer.pick().release({ ok: true, latencyMs: 1 });
+    expect(seen).toHaveLength(2);
+    expect(() => balancer.observeReleases('nope' as never)).toThrow(InvalidConfigError);
+  });
+
+  it('give a slot that stays unique among live and draining instances and is reused once one is gone', () => {
+    const { balancer } = testBalancer({ strategy: 'round-robin', instances: pool(2) });
+    const slots = new Map<string, number>();
+    balancer.observeReleases((instance, _ok, _ms, slot) => slots.set(instance.id, slot));
+    const held = balancer.pick({ exclude: ['i0'] });
+    balancer.remove('i1');
+    balancer.add({ id: 'new', url: 'http://127.0.0.1:9000' });
+    held.release({ ok: true, latencyMs: 1 });
+    balancer.pick({ exclude: ['i0'] }).release({ ok: true, latencyMs: 1 });
+    expect(slots.get('new')).not.toBe(slots.get('i1'));
+    balancer.remove('new');
+    balancer.add({ id: 'later', url: 'http://127.0.0.1:9001' });
+    balancer.pick({ exclude: ['i0'] }).release({ ok: true, latencyMs: 1 });
+    expect(new Set([slots.get('i1'), slots.get('new')])).toContain(slots.get('later'));
   });
 });
 
