@@ -1,51 +1,27 @@
 import type { Balancer, BalancerEvents, Instance } from '@ballast/core';
+import type { BucketIndex } from './bucket-index';
+import { record, Series, SeriesStore } from './series';
 
 type Labels = Record<string, string>;
 
 /**
- * What one instance has served since it was first seen: request outcomes not yet handed to
- * prom-client, and its latency histogram (counts per bucket, not cumulative).
- */
-export class Series {
-  /** Outcomes since the last scrape. */
-  ok = 0;
-  /** Retired series: whether a scrape has seen it since it retired. */
-  reported = false;
-  failed = 0;
-  count = 0;
-  sumMs = 0;
-  readonly buckets: Float64Array;
-  readonly success: Labels;
-  readonly failure: Labels;
-
-  constructor(
-    readonly instance: Instance,
-    readonly labels: Labels,
-    bucketCount: number,
-  ) {
-    this.buckets = new Float64Array(bucketCount);
-    this.success = { ...labels, outcome: 'success' };
-    this.failure = { ...labels, outcome: 'failure' };
-  }
-
-  clear(): void {
-    this.buckets.fill(0);
-    this.count = 0;
-    this.sumMs = 0;
-  }
-}
-
-/**
- * One balancer attached to one set of metrics. The release listener is the whole hot-path cost
- * of metrics: a map lookup, two additions and a bucket search, in plain numbers. prom-client's
- * `inc()` and `observe()` hash their labels on every call (a labelled child too), several times
- * the cost of a pick, so counts are handed to prom-client only when the registry is scraped.
+ * One balancer attached to one set of metrics. Its release observer (core's `observeReleases`,
+ * which allocates nothing, where the `release` event alone costs about a tenth of a pick) is the
+ * whole hot-path cost of metrics: a slot check, a bucket lookup and three additions into a flat
+ * array. prom-client's `inc()` and `observe()` hash their labels on every call (a labelled child
+ * too), more than a whole pick costs, so counts are handed to prom-client when the registry is
+ * scraped.
  */
 export class Attachment {
   refs = 0;
+  /** Live series, by instance. */
   readonly series = new Map<Instance, Series>();
   /** Series of instances gone or relabelled, reported by one last scrape. */
   retired: Series[] = [];
+  /** The instance whose numbers are in each slot's row of the store. */
+  private readonly owners: (Instance | undefined)[] = [];
+  private readonly store: SeriesStore;
+  private unobserve: (() => void) | undefined;
   /** Counts since the last scrape. */
   retries = 0;
   noInstance = 0;
@@ -55,16 +31,18 @@ export class Attachment {
 
   constructor(
     readonly balancer: Balancer,
-    private readonly boundsMs: readonly number[],
+    private readonly bucketOf: BucketIndex,
     private readonly metadataLabels: readonly string[],
-  ) {}
+  ) {
+    this.store = new SeriesStore(bucketOf.size);
+  }
 
   get service(): string {
     return this.balancer.service;
   }
 
   start(): void {
-    this.balancer.on('release', this.onRelease);
+    this.unobserve = this.balancer.observeReleases(this.onRelease);
     this.balancer.on('retry', this.onRetry);
     this.balancer.on('no-instance', this.onNoInstance);
     this.balancer.on('strategy-change', this.onStrategyChange);
@@ -72,7 +50,8 @@ export class Attachment {
   }
 
   stop(): void {
-    this.balancer.off('release', this.onRelease);
+    this.unobserve?.();
+    this.unobserve = undefined;
     this.balancer.off('retry', this.onRetry);
     this.balancer.off('no-instance', this.onNoInstance);
     this.balancer.off('strategy-change', this.onStrategyChange);
@@ -92,24 +71,32 @@ export class Attachment {
     yield* this.retired;
   }
 
-  private readonly onRelease = (event: BalancerEvents['release']): void => {
-    const instance = event.instance;
-    let series = this.series.get(instance);
-    if (series === undefined) {
-      series = new Series(instance, this.labelsOf(instance.id, instance.metadata), this.boundsMs.length);
-      this.series.set(instance, series);
-    }
-    if (event.outcome.ok) series.ok += 1;
-    else series.failed += 1;
-    const ms = event.latencyMs;
-    series.count += 1;
-    series.sumMs += ms;
-    // Buckets are few (11 by default) and most latencies fall in the first ones: a linear scan.
-    const bounds = this.boundsMs;
-    let i = 0;
-    while (i < bounds.length && ms > bounds[i]!) i++;
-    if (i < bounds.length) series.buckets[i]! += 1;
+  private readonly onRelease = (instance: Instance, ok: boolean, latencyMs: number, slot: number): void => {
+    if (this.owners[slot] !== instance) this.open(instance, slot);
+    const store = this.store;
+    record(store.data, slot * store.stride, ok, latencyMs, this.bucketOf.of(latencyMs));
   };
+
+  /** Starts the series of an instance's first release in `slot`, retiring the slot's last owner. */
+  private open(instance: Instance, slot: number): void {
+    const previous = this.owners[slot];
+    const old = previous === undefined ? undefined : this.series.get(previous);
+    if (previous !== undefined && old !== undefined) this.retire(previous, old);
+    this.store.ensure(slot);
+    this.owners[slot] = instance;
+    const labels = this.labelsOf(instance.id, instance.metadata);
+    this.series.set(instance, new Series(this.store, this.store.stride, slot, labels));
+  }
+
+  /** Stops recording into the series of `instance`; it is reported by one more scrape. */
+  retire(instance: Instance, series: Series): void {
+    this.series.delete(instance);
+    const slot = this.owners.indexOf(instance);
+    if (slot >= 0) this.owners[slot] = undefined;
+    series.detach();
+    series.reported = false;
+    this.retired.push(series);
+  }
 
   /** Labelled metadata changed: the instance continues in a new series. */
   private readonly onUpdated = (event: BalancerEvents['instance-updated']): void => {
@@ -117,9 +104,7 @@ export class Attachment {
     if (series === undefined) return;
     const metadata = event.instance.metadata;
     if (this.metadataLabels.every((key) => (metadata[key] ?? '') === series.labels[key])) return;
-    this.series.delete(event.instance);
-    series.reported = false;
-    this.retired.push(series);
+    this.retire(event.instance, series);
   };
 
   private readonly onRetry = (): void => {

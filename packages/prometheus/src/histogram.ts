@@ -34,7 +34,7 @@ export class LatencyHistogram {
       for (const series of attachment.allSeries()) {
         let cumulative = 0;
         for (let i = 0; i < this.buckets.length; i++) {
-          cumulative += series.buckets[i]!;
+          cumulative += series.bucket(i);
           values.push({
             value: cumulative,
             labels: { ...series.labels, le: this.buckets[i]! },

@@ -1,6 +1,8 @@
 import { InvalidConfigError, type Balancer, type InstanceState } from '@ballast/core';
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
-import { Attachment, type Series } from './attachment';
+import { Attachment } from './attachment';
+import type { Series } from './series';
+import { BucketIndex } from './bucket-index';
 import { LatencyHistogram } from './histogram';
 import type { MetricsConfig } from './options';
 
@@ -48,6 +50,7 @@ export function hubFor(config: MetricsConfig): Hub {
 export class Hub {
   private readonly attachments = new Map<string, Attachment>();
   private prepared = false;
+  private readonly bucketIndex: BucketIndex;
   private readonly requests: Counter;
   private readonly retries: Counter;
   private readonly noInstance: Counter;
@@ -60,6 +63,7 @@ export class Hub {
 
   constructor(readonly config: MetricsConfig) {
     const { registry, prefix, metadataLabels } = config;
+    this.bucketIndex = new BucketIndex(config.boundsMs);
     const names = [
       'requests_total',
       'request_duration_seconds',
@@ -122,7 +126,7 @@ export class Hub {
         'another balancer with this service name reports to these metrics; give each a distinct service',
       );
     if (attachment === undefined) {
-      attachment = new Attachment(balancer, this.config.boundsMs, this.config.metadataLabels);
+      attachment = new Attachment(balancer, this.bucketIndex, this.config.metadataLabels);
       this.attachments.set(balancer.service, attachment);
       attachment.start();
     }
@@ -184,19 +188,20 @@ export class Hub {
     const balancer = attachment.balancer;
     for (const [instance, series] of attachment.series) {
       this.count(series);
+      // Bounded labels: a removed instance takes its series with it, after this last scrape.
       if (balancer.get(instance.id) !== instance && instance.inflight === 0) {
-        // Bounded labels: a removed instance takes its series with it, after this last scrape.
-        attachment.series.delete(instance);
-        attachment.retired.push(series);
+        attachment.retire(instance, series);
+        // Counted just now: the next scrape drops it.
+        series.reported = true;
       }
     }
   }
 
   /** Hands a series' outcomes since the last scrape to prom-client. */
   private count(series: Series): void {
-    this.requests.inc(series.success, series.ok);
-    this.requests.inc(series.failure, series.failed);
-    series.ok = series.failed = 0;
+    const { ok, failed } = series.take();
+    this.requests.inc(series.success, ok);
+    this.requests.inc(series.failure, failed);
     series.reported = true;
   }
 

@@ -83,7 +83,8 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
     registry,
     prefix,
     buckets: [...buckets],
-    boundsMs: buckets.map((seconds) => seconds * 1000),
+    // Microsecond precision: 0.005 s is 5 ms exactly, whatever the float product gives.
+    boundsMs: buckets.map((seconds) => Math.round(seconds * 1e6) / 1e3),
     metadataLabels: [...metadataLabels],
   };
 }
@@ -96,6 +97,7 @@ function isBalancer(value: unknown): value is Balancer {
     typeof candidate.on === 'function' &&
     typeof candidate.off === 'function' &&
     typeof candidate.snapshot === 'function' &&
+    typeof candidate.observeReleases === 'function' &&
     typeof candidate.service === 'string'
   );
 }

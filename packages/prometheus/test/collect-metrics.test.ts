@@ -326,6 +326,31 @@ describe('collectMetrics', () => {
     samples = await scrape(registry);
     expect(samples.filter((s) => s.labels.instance === 'b')).toEqual([]);
     expect(value(samples, 'ballast_requests_total', { instance: 'a', outcome: 'success' })).toBe(1);
+
+    // An instance added later takes b's place in the balancer's tables: its numbers start at 0.
+    users.add({ id: 'c', url: 'http://10.0.0.3:3000' });
+    users.pick({ exclude: ['a'] }).release({ ok: false, latencyMs: 2_000 });
+    samples = await scrape(registry);
+    expect(value(samples, 'ballast_requests_total', { instance: 'c', outcome: 'failure' })).toBe(1);
+    expect(value(samples, 'ballast_requests_total', { instance: 'c', outcome: 'success' })).toBe(0);
+    expect(value(samples, 'ballast_request_duration_seconds_sum', { instance: 'c' })).toBe(2);
+    expect(value(samples, 'ballast_request_duration_seconds_count', { instance: 'a' })).toBe(1);
+  });
+
+  it('moves a series out of a slot reused before a scrape, and reports both', async () => {
+    const users = balancer({ service: 'users', health: { slowStart: false } });
+    const registry = new Registry();
+    collectMetrics(users, { registry });
+    users.pick({ exclude: ['a'] }).release({ ok: true, latencyMs: 1 });
+    users.remove('b');
+    users.add({ id: 'c', url: 'http://10.0.0.3:3000' });
+    users.pick({ exclude: ['a'] }).release({ ok: true, latencyMs: 30 });
+    let samples = await scrape(registry);
+    expect(value(samples, 'ballast_request_duration_seconds_sum', { instance: 'b' })).toBe(0.001);
+    expect(value(samples, 'ballast_request_duration_seconds_sum', { instance: 'c' })).toBe(0.03);
+    samples = await scrape(registry);
+    expect(samples.filter((s) => s.labels.instance === 'b')).toEqual([]);
+    expect(value(samples, 'ballast_requests_total', { instance: 'c', outcome: 'success' })).toBe(1);
   });
 
   it('supports JSON export and resetMetrics of the registry', async () => {
