@@ -373,6 +373,19 @@ describe('collectMetrics', () => {
     expect(value(samples, 'ballast_requests_total', { instance: 'a', outcome: 'success' })).toBe(0);
   });
 
+  it('renders in an OpenMetrics registry too', async () => {
+    const users = balancer({ service: 'users' });
+    const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    collectMetrics(users, { registry });
+    users.pick().release({ ok: true, latencyMs: 20 });
+    const text = await registry.metrics();
+    expect(text.endsWith('# EOF\n')).toBe(true);
+    const samples = parse(text.replace('# EOF\n', ''));
+    expect(value(samples, 'ballast_requests_total', { instance: 'a', outcome: 'success' })).toBe(1);
+    expect(value(samples, 'ballast_request_duration_seconds_bucket', { instance: 'a', le: '0.025' })).toBe(1);
+    expect(value(samples, 'ballast_request_duration_seconds_bucket', { instance: 'a', le: '0.01' })).toBe(0);
+  });
+
   describe('invalid configuration throws InvalidConfigError naming the field and the value', () => {
     const registry = new Registry();
     it.each([
