@@ -1,10 +1,11 @@
 import { InvalidConfigError, type Balancer, type InstanceState } from '@ballast/core';
-import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
+import { Counter, Gauge, type Metric } from 'prom-client';
 import { Attachment } from './attachment';
 import type { Series } from './series';
 import { BucketIndex } from './bucket-index';
 import { LatencyHistogram } from './histogram';
 import type { MetricsConfig } from './options';
+import type { AnyRegistry } from './types';
 
 const STATES: readonly InstanceState[] = ['healthy', 'slow-start', 'unhealthy', 'ejected', 'draining'];
 
@@ -14,7 +15,7 @@ const STATES: readonly InstanceState[] = ['healthy', 'slow-start', 'unhealthy', 
  */
 const HUBS = Symbol.for('@ballast/prometheus.hubs');
 
-type WithHubs = Registry & { [HUBS]?: Map<string, Hub> };
+type WithHubs = AnyRegistry & { [HUBS]?: Map<string, Hub> };
 
 /** The hub of `config.registry` and `config.prefix`, created on first use (get or create). */
 export function hubFor(config: MetricsConfig): Hub {

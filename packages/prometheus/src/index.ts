@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { collectMetrics } from './collect-metrics';
-export type { MetricsCollector, MetricsOptions } from './types';
+export type { AnyRegistry, MetricsCollector, MetricsOptions } from './types';

@@ -1,6 +1,6 @@
 import { InvalidConfigError, type Balancer } from '@ballast/core';
 import { Registry } from 'prom-client';
-import type { MetricsOptions } from './types';
+import type { AnyRegistry, MetricsOptions } from './types';
 
 /** prom-client's default buckets, in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -11,7 +11,7 @@ const OPTION_KEYS = new Set(['registry', 'prefix', 'buckets', 'metadataLabels'])
 
 /** Options checked, with their defaults. */
 export interface MetricsConfig {
-  readonly registry: Registry;
+  readonly registry: AnyRegistry;
   readonly prefix: string;
   /** Upper bounds in ms, increasing. */
   readonly boundsMs: readonly number[];
@@ -42,7 +42,7 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
         `unknown option; expected one of ${[...OPTION_KEYS].join(', ')}`,
       );
   }
-  const registry = options.registry ?? new Registry();
+  const registry: AnyRegistry = options.registry ?? new Registry();
   if (
     typeof registry !== 'object' ||
     registry === null ||

@@ -1,4 +1,7 @@
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
+
+/** A prom-client registry of either content type (Prometheus text or OpenMetrics). */
+export type AnyRegistry = Registry<RegistryContentType>;
 
 /** Options of `collectMetrics`. */
 export interface MetricsOptions {
@@ -6,7 +9,7 @@ export interface MetricsOptions {
    * Where the metrics are registered. Default: a new `Registry` of its own (read it from the
    * returned function's `registry`); the global registry is used only if you pass it.
    */
-  readonly registry?: Registry;
+  readonly registry?: AnyRegistry;
   /** Prefix of every metric name. Default `"ballast_"`. */
   readonly prefix?: string;
   /**
@@ -29,5 +32,5 @@ export interface MetricsCollector {
    */
   (): void;
   /** The registry the metrics are in: the one passed, or the one created. */
-  readonly registry: Registry;
+  readonly registry: AnyRegistry;
 }

@@ -7,7 +7,7 @@ import {
   type Balancer,
   type BalancerOptions,
 } from '@ballast/core';
-import { Counter, register as globalRegistry, Registry } from 'prom-client';
+import { Counter, register as globalRegistry, Registry, type OpenMetricsContentType } from 'prom-client';
 import { collectMetrics } from '../src';
 
 /** A clock the test moves by hand. */
@@ -60,7 +60,7 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
   return found[0]?.value;
 }
 
-async function scrape(registry: Registry): Promise<Sample[]> {
+async function scrape(registry: Pick<Registry, 'metrics'>): Promise<Sample[]> {
   return parse(await registry.metrics());
 }
 
@@ -375,7 +375,9 @@ describe('collectMetrics', () => {
 
   it('renders in an OpenMetrics registry too', async () => {
     const users = balancer({ service: 'users' });
-    const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+    // The typings declare no constructor argument; setContentType is the typed way.
+    const registry = new Registry<OpenMetricsContentType>();
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     collectMetrics(users, { registry });
     users.pick().release({ ok: true, latencyMs: 20 });
     const text = await registry.metrics();
