@@ -199,17 +199,29 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
       builtin.onLoad?.(member);
     }
     if (member.draining && member.inflight === 0) this.forget(member);
+    // Two field reads when nobody watches; the rest stays out of this function's size, which
+    // decides whether V8 inlines it into every release.
+    if (this.releaseObservers !== undefined || this.releaseListeners !== undefined)
+      this.announceRelease(member, valid ? outcome : { ok }, ok, latencyMs);
+  }
+
+  private announceRelease(member: Member, outcome: Outcome, ok: boolean, latencyMs: number): void {
     const observers = this.releaseObservers;
-    if (observers !== undefined) this.notifyObservers(observers, member, ok, latencyMs);
-    const listeners = this.releaseListeners;
-    if (listeners !== undefined) {
-      this.events.call('release', listeners, {
-        service: this.service,
-        instance: member,
-        outcome: valid ? outcome : { ok },
-        latencyMs,
-      });
+    if (observers !== undefined) {
+      for (let i = 0; i < observers.length; i++) {
+        try {
+          observers[i]!(member, ok, latencyMs, member.slot);
+        } catch (error) {
+          this.logger.error(
+            { err: error, service: this.service },
+            'ballast: release observer threw; ignored',
+          );
+        }
+      }
     }
+    const listeners = this.releaseListeners;
+    if (listeners !== undefined)
+      this.events.call('release', listeners, { service: this.service, instance: member, outcome, latencyMs });
   }
 
   add(input: InstanceInput): Instance {
@@ -303,21 +315,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
       const rest = (this.releaseObservers ?? []).filter((o) => o !== observer);
       this.releaseObservers = rest.length === 0 ? undefined : rest;
     };
-  }
-
-  private notifyObservers(
-    observers: readonly ReleaseObserver[],
-    member: Member,
-    ok: boolean,
-    latencyMs: number,
-  ): void {
-    for (let i = 0; i < observers.length; i++) {
-      try {
-        observers[i]!(member, ok, latencyMs, member.slot);
-      } catch (error) {
-        this.logger.error({ err: error, service: this.service }, 'ballast: release observer threw; ignored');
-      }
-    }
   }
 
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
