@@ -26,6 +26,7 @@ export type {
   Logger,
   Outcome,
   PickContext,
+  ReleaseObserver,
   Strategy,
   StrategyContext,
   StrategyName,
