@@ -39,10 +39,7 @@ export function balancedHttpAvailable(): boolean {
 }
 
 /** `axios.create(config)` wired through `withBalancer(client, balancer, { retries })`. */
-export function createBalancedHttp(
-  balancer: Balancer,
-  options: ServiceConfig['http'],
-): AxiosInstance {
+export function createBalancedHttp(balancer: Balancer, options: ServiceConfig['http']): AxiosInstance {
   const purpose = `The balanced HTTP client of service "${balancer.service}"`;
   const axios = loadPeer<AxiosStatic | { default: AxiosStatic }>('axios', purpose);
   const { withBalancer } = loadPeer<BallastAxios>('@ballast/axios', purpose);

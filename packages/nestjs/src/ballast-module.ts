@@ -8,7 +8,10 @@ import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './mod
 
 /** Holds the options and `BallastService`; global so `forFeature()` modules find the service. */
 @Global()
-@Module({ providers: [BallastService, BallastHealthIndicator], exports: [BallastService, BallastHealthIndicator] })
+@Module({
+  providers: [BallastService, BallastHealthIndicator],
+  exports: [BallastService, BallastHealthIndicator],
+})
 class BallastCoreModule extends ConfigurableModuleClass {}
 
 /**
@@ -56,7 +59,11 @@ export class BallastModule {
    */
   static forFeature(services: readonly string[]): DynamicModule {
     const providers = services.flatMap((name) => serviceProviders(name, false));
-    return { module: BallastModule, providers, exports: providers.map((p) => (p as { provide: string }).provide) };
+    return {
+      module: BallastModule,
+      providers,
+      exports: providers.map((p) => (p as { provide: string }).provide),
+    };
   }
 }
 
@@ -76,7 +83,11 @@ function root(core: DynamicModule, isGlobal: boolean | undefined, providers: Pro
  */
 function serviceProviders(name: string, requested: boolean): Provider[] {
   const providers: Provider[] = [
-    { provide: getBalancerToken(name), useFactory: (b: BallastService) => b.get(name), inject: [BallastService] },
+    {
+      provide: getBalancerToken(name),
+      useFactory: (b: BallastService) => b.get(name),
+      inject: [BallastService],
+    },
   ];
   if (requested || balancedHttpAvailable()) {
     providers.push({

@@ -102,7 +102,13 @@ export class BallastService implements OnApplicationShutdown {
         if (instance.state === 'healthy' || instance.state === 'slow-start') healthy += 1;
         else if (instance.state === 'ejected') ejected += 1;
       }
-      result[name] = { status: healthy > 0 ? 'up' : 'down', healthy, ejected, total: instances.length, panic };
+      result[name] = {
+        status: healthy > 0 ? 'up' : 'down',
+        healthy,
+        ejected,
+        total: instances.length,
+        panic,
+      };
     }
     return result;
   }
@@ -124,7 +130,9 @@ export class BallastService implements OnApplicationShutdown {
         }
       };
       await Promise.all(entries.map((entry) => attempt(() => stopDiscovery(entry.discovery))));
-      await Promise.all([...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())));
+      await Promise.all(
+        [...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())),
+      );
       for (const entry of entries) await attempt(() => entry.balancer.close());
       for (const error of failures) this.logger.error({ error }, 'ballast: shutdown step failed');
     })();
@@ -145,7 +153,11 @@ function start(service: ParsedService): Entry {
   let proxy: ProxyHandler;
   try {
     proxy = inService(name, () =>
-      createProxy(balancer, { ...config.proxy, healthCheck: config.healthCheck ?? false, logger: service.logger }),
+      createProxy(balancer, {
+        ...config.proxy,
+        healthCheck: config.healthCheck ?? false,
+        logger: service.logger,
+      }),
     );
   } catch (error) {
     balancer.close();

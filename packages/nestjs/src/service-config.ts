@@ -40,7 +40,11 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
   const parsed = Object.entries(services).map(([name, config]): ParsedService => {
     const field = `services.${name}`;
     if (!SERVICE_NAME.test(name)) {
-      throw new InvalidConfigError(`services[${JSON.stringify(name)}]`, name, 'a name of letters, digits, _ . -');
+      throw new InvalidConfigError(
+        `services[${JSON.stringify(name)}]`,
+        name,
+        'a name of letters, digits, _ . -',
+      );
     }
     if (typeof config !== 'object' || config === null || Array.isArray(config)) {
       throw new InvalidConfigError(field, config, 'expected the options of a balancer');
@@ -48,7 +52,11 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
     // Core rejects options it does not know: the module's own go elsewhere.
     const { healthCheck: _healthCheck, proxy: _proxy, http, discovery, ...balancer } = config;
     if (discovery !== undefined && typeof discovery !== 'function') {
-      throw new InvalidConfigError(`${field}.discovery`, discovery, 'expected a function (balancer) => handle');
+      throw new InvalidConfigError(
+        `${field}.discovery`,
+        discovery,
+        'expected a function (balancer) => handle',
+      );
     }
     if (http !== undefined && (typeof http !== 'object' || http === null || Array.isArray(http))) {
       throw new InvalidConfigError(`${field}.http`, http, 'expected { retries?, config? }');

@@ -76,7 +76,8 @@ describe('BallastModule.forRoot', () => {
     expect(ballast.names()).toEqual(['users', 'orders']);
 
     const picks: string[] = [];
-    for (let i = 0; i < 4; i++) picks.push((await request(`${served.url}/pick/users`)).json<{ id: string }>().id);
+    for (let i = 0; i < 4; i++)
+      picks.push((await request(`${served.url}/pick/users`)).json<{ id: string }>().id);
     expect(picks).toEqual(['u1', 'u2', 'u1', 'u2']);
     expect((await request(`${served.url}/pick/orders`)).json()).toMatchObject({ id: 'o1' });
   });
@@ -97,24 +98,52 @@ describe('BallastModule.forRoot', () => {
   });
 
   test.each<[string, BallastModuleOptions | Record<string, unknown>, string, unknown]>([
-    ['an instance URL', { services: { users: { instances: ['ftp://x'] } } }, 'services.users.instances[0].url', 'ftp://x'],
-    ['a strategy', { services: { users: { instances: [], strategy: 'fastest' as never } } }, 'services.users.strategy', 'fastest'],
-    ['a proxy option', { services: { users: { instances: [], proxy: { timeoutMs: -1 } } } }, 'services.users.proxy.timeoutMs', -1],
-    ['a health check option', { services: { users: { instances: [], healthCheck: { intervalMs: 0 } } } }, 'services.users.healthCheck.intervalMs', 0],
+    [
+      'an instance URL',
+      { services: { users: { instances: ['ftp://x'] } } },
+      'services.users.instances[0].url',
+      'ftp://x',
+    ],
+    [
+      'a strategy',
+      { services: { users: { instances: [], strategy: 'fastest' as never } } },
+      'services.users.strategy',
+      'fastest',
+    ],
+    [
+      'a proxy option',
+      { services: { users: { instances: [], proxy: { timeoutMs: -1 } } } },
+      'services.users.proxy.timeoutMs',
+      -1,
+    ],
+    [
+      'a health check option',
+      { services: { users: { instances: [], healthCheck: { intervalMs: 0 } } } },
+      'services.users.healthCheck.intervalMs',
+      0,
+    ],
     ['the services', { services: null as never }, 'services', null],
     ['an unknown module option', { services: {}, servics: {} }, 'servics', {}],
     ['the logger', { services: {}, logger: 'debug' as never }, 'logger', 'debug'],
-    ['a discovery', { services: { users: { instances: [], discovery: 42 as never } } }, 'services.users.discovery', 42],
-  ])('invalid %s fails startup with InvalidConfigError naming the field and value', async (_label, options, field, value) => {
-    @Module({ imports: [BallastModule.forRoot(options as BallastModuleOptions)] })
-    class AppModule {}
-    const error = await startupError(AppModule);
-    expect(error).toBeInstanceOf(InvalidConfigError);
-    expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field, value });
-    expect((error as Error).message).toContain(field);
-  });
+    [
+      'a discovery',
+      { services: { users: { instances: [], discovery: 42 as never } } },
+      'services.users.discovery',
+      42,
+    ],
+  ])(
+    'invalid %s fails startup with InvalidConfigError naming the field and value',
+    async (_label, options, field, value) => {
+      @Module({ imports: [BallastModule.forRoot(options as BallastModuleOptions)] })
+      class AppModule {}
+      const error = await startupError(AppModule);
+      expect(error).toBeInstanceOf(InvalidConfigError);
+      expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field, value });
+      expect((error as Error).message).toContain(field);
+    },
+  );
 
-  test('a bad service after a good one leaves none of the good one\'s health checks running', async () => {
+  test("a bad service after a good one leaves none of the good one's health checks running", async () => {
     const [a] = await h.upstreams(1);
     const baseline = activeHandles();
     @Module({
@@ -145,12 +174,24 @@ describe('BallastModule.forRoot', () => {
     @Module({ providers: [Deep] })
     class FeatureModule {}
 
-    @Module({ imports: [BallastModule.forRoot({ services: { users: { instances: [a!.url] } }, isGlobal: true }), FeatureModule] })
+    @Module({
+      imports: [
+        BallastModule.forRoot({ services: { users: { instances: [a!.url] } }, isGlobal: true }),
+        FeatureModule,
+      ],
+    })
     class GlobalApp {}
     const served = await h.serve(GlobalApp);
-    expect(served.app.get(Deep).users.instances().map((i) => i.id)).toEqual([a!.url]);
+    expect(
+      served.app
+        .get(Deep)
+        .users.instances()
+        .map((i) => i.id),
+    ).toEqual([a!.url]);
 
-    @Module({ imports: [BallastModule.forRoot({ services: { users: { instances: [a!.url] } } }), FeatureModule] })
+    @Module({
+      imports: [BallastModule.forRoot({ services: { users: { instances: [a!.url] } } }), FeatureModule],
+    })
     class LocalApp {}
     const error = await startupError(LocalApp);
     expect(String(error)).toMatch(/BallastBalancer:users/);

@@ -2,7 +2,15 @@ import 'reflect-metadata';
 
 import { randomBytes } from 'node:crypto';
 
-import { countByName, inflight, request, sha256, waitFor, type EchoBody, type Response } from '@ballast/testing';
+import {
+  countByName,
+  inflight,
+  request,
+  sha256,
+  waitFor,
+  type EchoBody,
+  type Response,
+} from '@ballast/testing';
 import { Controller, Get, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 
 import { BallastModule, BallastProxyMiddleware, BallastService, type ServiceConfig } from '../src';
@@ -58,7 +66,10 @@ test('the upstream sees the full path and query; other routes stay with Nest', a
 
 test('pathRewrite changes the path sent upstream', async () => {
   const [a] = await h.upstreams(1);
-  const gw = await gateway({ instances: [a!.url], proxy: QUIET }, { pathRewrite: { '^/users': '/v2/people' } });
+  const gw = await gateway(
+    { instances: [a!.url], proxy: QUIET },
+    { pathRewrite: { '^/users': '/v2/people' } },
+  );
   const res = await request(`${gw.url}/users/42?x=1`);
   expect(res.json<EchoBody>().url).toBe('/v2/people/42?x=1');
 });
