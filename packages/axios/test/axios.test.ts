@@ -1,39 +1,14 @@
 import { Readable } from 'node:stream';
 
-import { balancerOf, BallastError, detachBalancer, withBalancer, type Balancer } from '@ballast/axios';
-import { createBalancer, type BalancerEvents } from '@ballast/core';
+import { balancerOf, BallastError, detachBalancer, withBalancer } from '@ballast/axios';
 import { countByName, inflight, type EchoBody, type Response, type Upstream } from '@ballast/testing';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 
-import { refusedUrl, startScripted } from './upstreams';
+import { recordReleases, refusedUrl, useFixtures } from './fixtures';
 
+const fx = useFixtures();
+const balancers = fx.balancers;
 let upstreams: Upstream[] = [];
-const balancers: Balancer[] = [];
-
-afterEach(async () => {
-  for (const balancer of balancers.splice(0)) balancer.close();
-  await Promise.all(upstreams.map((u) => u.close()));
-  upstreams = [];
-});
-
-/** A balancer over `urls`, round-robin unless told, closed after the test. */
-function balancerOver(urls: readonly string[], strategy: 'round-robin' | 'consistent-hash' = 'round-robin') {
-  const balancer = createBalancer({
-    service: 'users',
-    instances: urls,
-    strategy,
-    health: { outlier: false, slowStart: false },
-  });
-  balancers.push(balancer);
-  return balancer;
-}
-
-/** Outcomes released, by instance id. */
-function recordReleases(balancer: Balancer) {
-  const releases: Array<BalancerEvents['release']> = [];
-  balancer.on('release', (event) => releases.push(event));
-  return releases;
-}
 
 const echo = (res: { data: unknown }) => res.data as EchoBody;
 /** Responses by the upstream that answered them. */
@@ -42,8 +17,8 @@ const byName = (responses: readonly AxiosResponse[]) =>
 
 describe('withBalancer', () => {
   test('spreads relative URLs over the instances and releases every lease', async () => {
-    upstreams = await startScripted(3);
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    upstreams = await fx.start(3);
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const client = withBalancer(axios.create(), balancer);
 
     const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => client.get(`/users/${i}`)));
@@ -61,8 +36,8 @@ describe('withBalancer', () => {
   });
 
   test('keeps a relative baseURL after the instance URL, and an instance URL path before it', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([`${upstreams[0]!.url}/v2/`]);
+    upstreams = await fx.start(1);
+    const balancer = fx.balancerOver([`${upstreams[0]!.url}/v2/`]);
     const client = withBalancer(axios.create({ baseURL: '/api' }), balancer);
 
     const res = await client.get('/users/42', { params: { q: 'x' } });
@@ -72,14 +47,14 @@ describe('withBalancer', () => {
   });
 
   test('leaves absolute URLs (and an absolute baseURL) alone', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     const [balanced, other] = upstreams as [Upstream, Upstream];
-    const balancer = balancerOver([balanced.url]);
+    const balancer = fx.balancerOver([balanced.url]);
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
 
     expect(echo(await client.get(`${other.url}/direct`)).name).toBe('b');
-    const withBase = withBalancer(axios.create({ baseURL: other.url }), balancerOver([balanced.url]));
+    const withBase = withBalancer(axios.create({ baseURL: other.url }), fx.balancerOver([balanced.url]));
     expect(echo(await withBase.get('/based')).name).toBe('b');
     expect(echo(await client.get('/balanced')).name).toBe('a');
 
@@ -88,7 +63,7 @@ describe('withBalancer', () => {
   });
 
   test('creates and owns a balancer from options; detachBalancer closes it and removes the interceptor', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     const client = withBalancer(axios.create(), {
       service: 'orders',
       instances: upstreams.map((u) => u.url),
@@ -107,7 +82,7 @@ describe('withBalancer', () => {
     expect(echo(await client.get(`${upstreams[1]!.url}/plain`)).name).toBe('b');
 
     // And it can take a balancer again.
-    const shared = balancerOver([upstreams[0]!.url]);
+    const shared = fx.balancerOver([upstreams[0]!.url]);
     withBalancer(client, shared);
     expect(echo(await client.get('/again')).name).toBe('a');
     detachBalancer(client);
@@ -115,10 +90,10 @@ describe('withBalancer', () => {
   });
 
   test('a second withBalancer on the same instance is a BallastError', () => {
-    const client = withBalancer(axios.create(), balancerOver(['http://127.0.0.1:1']));
+    const client = withBalancer(axios.create(), fx.balancerOver(['http://127.0.0.1:1']));
     let error: unknown;
     try {
-      withBalancer(client, balancerOver(['http://127.0.0.1:2']));
+      withBalancer(client, fx.balancerOver(['http://127.0.0.1:2']));
     } catch (e) {
       error = e;
     }
@@ -134,7 +109,7 @@ describe('withBalancer', () => {
     ['key', { key: 'user' }, 'user'],
   ])('invalid option %s = %p throws InvalidConfigError naming it', (field, options, value) => {
     expect(() =>
-      withBalancer(axios.create(), balancerOver(['http://127.0.0.1:1']), options as never),
+      withBalancer(axios.create(), fx.balancerOver(['http://127.0.0.1:1']), options as never),
     ).toThrow(expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field, value }));
   });
 
@@ -154,17 +129,17 @@ describe('withBalancer', () => {
   test('a request no instance can take fails at once with BALLAST_NO_INSTANCE and a log line', async () => {
     const warnings: object[] = [];
     const logger = { debug() {}, info() {}, warn: (obj: object) => warnings.push(obj), error() {} };
-    const client = withBalancer(axios.create(), balancerOver([]), { logger });
+    const client = withBalancer(axios.create(), fx.balancerOver([]), { logger });
 
     await expect(client.get('/x')).rejects.toMatchObject({ code: 'BALLAST_NO_INSTANCE' });
     expect(warnings).toEqual([expect.objectContaining({ service: 'users', url: '/x' })]);
   });
 
   test('the key function picks the instance for consistent-hash; one that throws only loses affinity', async () => {
-    upstreams = await startScripted(3);
-    const balancer = balancerOver(
+    upstreams = await fx.start(3);
+    const balancer = fx.balancerOver(
       upstreams.map((u) => u.url),
-      'consistent-hash',
+      { strategy: 'consistent-hash' },
     );
     const client = withBalancer(axios.create(), balancer, {
       key: (config) => {
@@ -184,8 +159,8 @@ describe('withBalancer', () => {
   });
 
   test('a body that fails to serialize rejects without leaking the lease', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
+    upstreams = await fx.start(1);
+    const balancer = fx.balancerOver([upstreams[0]!.url]);
     const client = withBalancer(axios.create(), balancer);
     const circular: Record<string, unknown> = {};
     circular.self = circular;
@@ -198,9 +173,9 @@ describe('withBalancer', () => {
 
 describe('failover and retries', () => {
   test('a refused connection is retried on another instance, for any method', async () => {
-    upstreams = await startScripted(1);
+    upstreams = await fx.start(1);
     const dead = await refusedUrl();
-    const balancer = balancerOver([dead, upstreams[0]!.url]);
+    const balancer = fx.balancerOver([dead, upstreams[0]!.url]);
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
 
@@ -219,8 +194,8 @@ describe('failover and retries', () => {
   });
 
   test('a dead instance (killed mid-test) fails over, and the rest keep serving', async () => {
-    upstreams = await startScripted(3);
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    upstreams = await fx.start(3);
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const client = withBalancer(axios.create(), balancer);
     await Promise.all(Array.from({ length: 6 }, () => client.get('/')));
 
@@ -234,9 +209,9 @@ describe('failover and retries', () => {
   });
 
   test('5xx is retried elsewhere for GET, not for POST', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     upstreams[0]!.behaviour = (_req, res) => void res.writeHead(503).end('down');
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
 
@@ -255,8 +230,8 @@ describe('failover and retries', () => {
   });
 
   test("a 4xx is the caller's answer: not retried, not held against the instance", async () => {
-    upstreams = await startScripted(2);
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    upstreams = await fx.start(2);
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
 
@@ -267,11 +242,11 @@ describe('failover and retries', () => {
   });
 
   test('a timeout is retried for GET, not for POST; retries: 0 turns retries off', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     upstreams[0]!.behaviour = () => undefined; // never answers
     // A fresh round-robin balancer each time, so that the first attempt goes to the silent one.
     const client = (retries?: number) =>
-      withBalancer(axios.create({ timeout: 200 }), balancerOver(upstreams.map((u) => u.url)), { retries });
+      withBalancer(axios.create({ timeout: 200 }), fx.balancerOver(upstreams.map((u) => u.url)), { retries });
 
     expect(echo(await client().get('/')).name).toBe('b');
     await expect(client().post('/', 'x')).rejects.toMatchObject({ code: 'ECONNABORTED' });
@@ -281,9 +256,9 @@ describe('failover and retries', () => {
   });
 
   test('a reset connection is retried for GET', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     upstreams[0]!.behaviour = (req) => void req.socket.destroy();
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
 
@@ -292,16 +267,16 @@ describe('failover and retries', () => {
   });
 
   test('with every instance failing, retries stop at `retries` and the last error goes to the caller', async () => {
-    upstreams = await startScripted(4);
+    upstreams = await fx.start(4);
     for (const u of upstreams) u.behaviour = (_req, res) => void res.writeHead(502).end();
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const client = withBalancer(axios.create(), balancer, { retries: 2 });
 
     await expect(client.get('/')).rejects.toMatchObject({ response: { status: 502 } });
     expect(upstreams.map((u) => u.count())).toEqual([1, 1, 1, 0]);
 
     // Two instances, five retries allowed: each instance is tried once, then no other is left.
-    const two = withBalancer(axios.create(), balancerOver([upstreams[0]!.url, upstreams[1]!.url]), {
+    const two = withBalancer(axios.create(), fx.balancerOver([upstreams[0]!.url, upstreams[1]!.url]), {
       retries: 5,
     });
     await expect(two.get('/')).rejects.toMatchObject({ response: { status: 502 } });
@@ -310,8 +285,8 @@ describe('failover and retries', () => {
 
   test('a streamed request body is not retried: it cannot be sent twice', async () => {
     const dead = await refusedUrl();
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([dead, upstreams[0]!.url]);
+    upstreams = await fx.start(1);
+    const balancer = fx.balancerOver([dead, upstreams[0]!.url]);
     const client = withBalancer(axios.create(), balancer);
 
     await expect(client.post('/', Readable.from(['a', 'b']))).rejects.toMatchObject({ code: 'ECONNREFUSED' });

@@ -1,42 +1,27 @@
 import type { Readable } from 'node:stream';
 
 import { withBalancer, type Balancer } from '@ballast/axios';
-import { createBalancer, type BalancerEvents, type BalancerOptions } from '@ballast/core';
+import { createBalancer } from '@ballast/core';
 import { inflight, readAll, waitFor, type Upstream } from '@ballast/testing';
 import axios, { type AxiosError, type AxiosResponse } from 'axios';
 import axiosRetry, { isNetworkOrIdempotentRequestError } from 'axios-retry';
 import fc from 'fast-check';
 
-import { refusedUrl, startScripted } from './upstreams';
+import { recordReleases, refusedUrl, useFixtures } from './fixtures';
 
+const fx = useFixtures();
+const balancers = fx.balancers;
 let upstreams: Upstream[] = [];
-const balancers: Balancer[] = [];
-
-afterEach(async () => {
-  for (const balancer of balancers.splice(0)) balancer.close();
-  await Promise.all(upstreams.map((u) => u.close()));
-  upstreams = [];
-});
-
-function balancerOver(urls: readonly string[], options: BalancerOptions = {}) {
-  const balancer = createBalancer({
-    instances: urls,
-    strategy: 'round-robin',
-    health: { outlier: false, slowStart: false },
-    ...options,
-  });
-  balancers.push(balancer);
-  return balancer;
-}
-
-function recordReleases(balancer: Balancer) {
-  const releases: Array<BalancerEvents['release']> = [];
-  balancer.on('release', (event) => releases.push(event));
-  return releases;
-}
 
 const noInflight = (balancer: Balancer) =>
   waitFor(() => inflight(balancer) === 0, { message: 'in-flight 0' });
+
+/** One scripted upstream behind a round-robin balancer and a client balanced over it. */
+async function oneInstance() {
+  upstreams = await fx.start(1);
+  const balancer = fx.balancerOver([upstreams[0]!.url]);
+  return { balancer, releases: recordReleases(balancer), client: withBalancer(axios.create(), balancer) };
+}
 
 describe('axios-retry', () => {
   // Consistent hashing on one key sends every pick to the same instance, unless a retry excludes
@@ -46,8 +31,8 @@ describe('axios-retry', () => {
   test.each(['axios-retry installed after withBalancer', 'axios-retry installed before withBalancer'])(
     'each axios-retry retry passes through the balancer and lands on another instance (%s)',
     async (order) => {
-      upstreams = await startScripted(3);
-      const balancer = balancerOver(
+      upstreams = await fx.start(3);
+      const balancer = fx.balancerOver(
         upstreams.map((u) => u.url),
         sameKey,
       );
@@ -83,9 +68,9 @@ describe('axios-retry', () => {
   );
 
   test('Ballast retries and axios-retry retries add up; with every instance tried, axios-retry starts over', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     for (const u of upstreams) u.behaviour = (_req, res) => void res.writeHead(500).end();
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const client = withBalancer(axios.create(), balancer, { retries: 1 });
     axiosRetry(client, { retries: 2, retryDelay: () => 0 });
 
@@ -99,8 +84,8 @@ describe('axios-retry', () => {
 
 describe('cancellation', () => {
   test('aborting an in-flight request releases its lease, is not retried and not held against the instance', async () => {
-    upstreams = await startScripted(2);
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    upstreams = await fx.start(2);
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const releases = recordReleases(balancer);
     const client = withBalancer(axios.create(), balancer);
     const abort = new AbortController();
@@ -120,8 +105,8 @@ describe('cancellation', () => {
   });
 
   test('a request cancelled before it is sent takes no lease', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
+    upstreams = await fx.start(1);
+    const balancer = fx.balancerOver([upstreams[0]!.url]);
     const picks: unknown[] = [];
     balancer.on('pick', (event) => picks.push(event));
     const client = withBalancer(axios.create(), balancer);
@@ -138,10 +123,7 @@ describe('responseType: stream', () => {
   const stream = (res: AxiosResponse) => res.data as Readable;
 
   test('the lease is held while the body streams and released when it ends', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
-    const releases = recordReleases(balancer);
-    const client = withBalancer(axios.create(), balancer);
+    const { balancer, releases, client } = await oneInstance();
 
     const res = await client.get('/stream/5', { responseType: 'stream' });
     expect(inflight(balancer)).toBe(1);
@@ -153,10 +135,7 @@ describe('responseType: stream', () => {
   });
 
   test('a body the caller destroys early releases the lease, not as a failure', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
-    const releases = recordReleases(balancer);
-    const client = withBalancer(axios.create(), balancer);
+    const { balancer, releases, client } = await oneInstance();
 
     const res = await client.get('/stream/100', { responseType: 'stream' });
     expect(inflight(balancer)).toBe(1);
@@ -166,10 +145,7 @@ describe('responseType: stream', () => {
   });
 
   test('a body that breaks mid-stream releases the lease as a failure', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
-    const releases = recordReleases(balancer);
-    const client = withBalancer(axios.create(), balancer);
+    const { balancer, releases, client } = await oneInstance();
 
     const res = await client.get('/break', { responseType: 'stream' });
     await expect(readAll(stream(res))).rejects.toThrow();
@@ -180,9 +156,7 @@ describe('responseType: stream', () => {
   });
 
   test('aborting the signal while the body streams releases the lease', async () => {
-    upstreams = await startScripted(1);
-    const balancer = balancerOver([upstreams[0]!.url]);
-    const client = withBalancer(axios.create(), balancer);
+    const { balancer, client } = await oneInstance();
     const abort = new AbortController();
 
     const res = await client.get('/stream/100', { responseType: 'stream', signal: abort.signal });
@@ -194,9 +168,9 @@ describe('responseType: stream', () => {
   });
 
   test('a 5xx answered as a stream is released at once and its body dropped on a retry', async () => {
-    upstreams = await startScripted(2);
+    upstreams = await fx.start(2);
     upstreams[0]!.behaviour = (_req, res) => void res.writeHead(503).end('down');
-    const balancer = balancerOver(upstreams.map((u) => u.url));
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
     const client = withBalancer(axios.create(), balancer);
 
     const res = await client.get('/stream/2', { responseType: 'stream' });
@@ -210,7 +184,7 @@ describe('no lease is ever leaked', () => {
     'ok' | '404' | '500' | 'timeout' | 'abort' | 'stream' | 'stream-destroyed' | 'break' | 'post-500';
 
   test('after any mix of successes, failures, timeouts and cancellations, in-flight counts return to 0', async () => {
-    upstreams = await startScripted(3);
+    upstreams = await fx.start(3);
     const dead = await refusedUrl();
     const balancer = createBalancer({ instances: [...upstreams.map((u) => u.url), dead] });
     balancers.push(balancer);

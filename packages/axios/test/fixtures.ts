@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { createBalancer, type Balancer, type BalancerEvents, type BalancerOptions } from '@ballast/core';
 import { startUpstreams, type Upstream } from '@ballast/testing';
 
 const SCRIPTED = new Set(['status', 'slow', 'hang', 'stream', 'break']);
@@ -59,4 +60,44 @@ export async function refusedUrl(): Promise<string> {
   const [gone] = await startUpstreams(['gone']);
   await gone!.close();
   return gone!.url;
+}
+
+/**
+ * Upstreams and balancers for one test file, closed after each test (`afterEach` is registered
+ * here), so a failed assertion never leaves a server or a balancer behind.
+ */
+export function useFixtures() {
+  const upstreams: Upstream[] = [];
+  const balancers: Balancer[] = [];
+  afterEach(async () => {
+    for (const balancer of balancers.splice(0)) balancer.close();
+    await Promise.all(upstreams.splice(0).map((u) => u.close()));
+  });
+  return {
+    balancers,
+    async start(n: number): Promise<Upstream[]> {
+      const started = await startScripted(n);
+      upstreams.push(...started);
+      return started;
+    },
+    /** A round-robin balancer over `urls`, without outlier ejection or slow start unless told. */
+    balancerOver(urls: readonly string[], options: BalancerOptions = {}): Balancer {
+      const balancer = createBalancer({
+        service: 'users',
+        instances: urls,
+        strategy: 'round-robin',
+        health: { outlier: false, slowStart: false },
+        ...options,
+      });
+      balancers.push(balancer);
+      return balancer;
+    },
+  };
+}
+
+/** Every `release` event of `balancer`, in order. */
+export function recordReleases(balancer: Balancer): Array<BalancerEvents['release']> {
+  const releases: Array<BalancerEvents['release']> = [];
+  balancer.on('release', (event) => releases.push(event));
+  return releases;
 }
