@@ -1,12 +1,8 @@
-import { BallastError, type Balancer } from '@ballast/core';
+import { BallastError, type Balancer, type Logger } from '@ballast/core';
+import type * as BallastAxios from '@ballast/axios';
 import type { AxiosInstance, AxiosStatic } from 'axios';
 
 import type { ServiceConfig } from './types';
-
-/** The part of `@ballast/axios` the module uses (its documented entry point). */
-interface BallastAxios {
-  withBalancer(client: AxiosInstance, balancer: Balancer, options?: { retries?: number }): AxiosInstance;
-}
 
 /**
  * Loads an optional peer. CommonJS `require` on purpose: the application's own
@@ -38,11 +34,16 @@ export function balancedHttpAvailable(): boolean {
   }
 }
 
-/** `axios.create(config)` wired through `withBalancer(client, balancer, { retries })`. */
-export function createBalancedHttp(balancer: Balancer, options: ServiceConfig['http']): AxiosInstance {
+/** `axios.create(config)` wired through `withBalancer(client, balancer, { retries, key, logger })`. */
+export function createBalancedHttp(
+  balancer: Balancer,
+  options: ServiceConfig['http'],
+  logger: Logger,
+): AxiosInstance {
   const purpose = `The balanced HTTP client of service "${balancer.service}"`;
   const axios = loadPeer<AxiosStatic | { default: AxiosStatic }>('axios', purpose);
-  const { withBalancer } = loadPeer<BallastAxios>('@ballast/axios', purpose);
-  const client = ('create' in axios ? axios : axios.default).create(options?.config);
-  return withBalancer(client, balancer, options?.retries === undefined ? {} : { retries: options.retries });
+  const { withBalancer } = loadPeer<typeof BallastAxios>('@ballast/axios', purpose);
+  const { config, ...balancing } = options ?? {};
+  const client = ('create' in axios ? axios : axios.default).create(config);
+  return withBalancer(client, balancer, { ...balancing, logger });
 }

@@ -87,7 +87,7 @@ export class BallastService implements OnApplicationShutdown {
    */
   http(name: string): AxiosInstance {
     const entry = this.entry(name);
-    entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http);
+    entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http, entry.service.logger);
     return entry.http;
   }
 

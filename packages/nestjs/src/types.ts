@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Balancer, BalancerOptions, Logger } from '@ballast/core';
 import type { HealthCheckOptions, ProxyOptions } from '@ballast/node';
+import type { WithBalancerOptions } from '@ballast/axios';
 import type { CreateAxiosDefaults } from 'axios';
 
 /**
@@ -23,11 +24,12 @@ export interface ServiceConfig extends BalancerOptions {
   readonly proxy?: Omit<ProxyOptions, 'healthCheck' | 'logger'>;
   /**
    * The balanced HTTP client of `@InjectBalancedHttp(service)`: `axios.create(config)` wired
-   * through `@ballast/axios`'s `withBalancer(client, balancer, { retries })`. It is provided
+   * through `@ballast/axios`'s `withBalancer(client, balancer, { retries, key })` (retries
+   * default 1, on other instances; see @ballast/axios), logging with the service's logger. It is provided
    * whenever axios and @ballast/axios are installed; configuring `http` makes them required, so
    * that a missing one fails at startup with `BALLAST_MISSING_PEER`.
    */
-  readonly http?: { readonly retries?: number; readonly config?: CreateAxiosDefaults };
+  readonly http?: Omit<WithBalancerOptions, 'logger'> & { readonly config?: CreateAxiosDefaults };
   /**
    * Starts service discovery (static, DNS, etcd...) feeding the balancer; the handle it returns
    * is closed on application shutdown.
