@@ -155,3 +155,25 @@ test('no instance: 503 with Retry-After; an upstream too slow: 504', async () =>
   expect(res.status).toBe(504);
   await waitFor(() => inflight(slow.balancer) === 0, { message: 'the lease to be released' });
 });
+
+test('a client going away aborts the upstream request and frees the lease, for streamed and parsed bodies', async () => {
+  const a = await h.upstream('a', { behaviour: () => undefined }); // never answers
+  const gw = await gateway({ instances: [a.url], proxy: { retries: 0, timeoutMs: 30_000 } });
+  const send = (init: { method?: string; body?: string; headers?: Record<string, string> }) => {
+    const controller = new AbortController();
+    const pending = request(`${gw.url}/users/slow`, { ...init, signal: controller.signal });
+    return { pending, abort: () => controller.abort() };
+  };
+  for (const [i, init] of [
+    {},
+    { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } },
+  ].entries()) {
+    const call = send(init);
+    await waitFor(() => a.count() === i + 1, { message: 'the upstream to receive the request' });
+    expect(inflight(gw.balancer)).toBe(1);
+    call.abort();
+    await expect(call.pending).rejects.toThrow();
+    await waitFor(() => a.received[i]!.aborted, { message: 'the upstream request to be aborted' });
+    await waitFor(() => inflight(gw.balancer) === 0, { message: 'the lease to be released' });
+  }
+});
