@@ -65,11 +65,24 @@ export function interceptor(installation: Installation) {
   };
 }
 
+// The last adapter list resolved and what it resolved to: every request of an instance names
+// the same list (axios's default, or the instance's), and resolving it walks axios's adapters.
+let lastSpec: readonly unknown[] | undefined;
+let lastAdapter: AxiosAdapter | undefined;
+
 function resolveAdapter(config: InternalAxiosRequestConfig): AxiosAdapter {
-  const { adapter } = config;
-  if (typeof adapter === 'function') return adapter;
-  return axios.getAdapter(adapter ?? axios.defaults.adapter);
+  const spec = config.adapter ?? axios.defaults.adapter;
+  if (typeof spec === 'function') return spec;
+  const list: readonly unknown[] = Array.isArray(spec) ? spec : [spec];
+  if (lastAdapter !== undefined && sameItems(list, lastSpec!)) return lastAdapter;
+  const adapter = axios.getAdapter(spec);
+  lastSpec = list.slice();
+  lastAdapter = adapter;
+  return adapter;
 }
+
+const sameItems = (a: readonly unknown[], b: readonly unknown[]) =>
+  a.length === b.length && a.every((item, i) => item === b[i]);
 
 /**
  * Sends one request to the instances the balancer picks, each attempt under a lease that is
