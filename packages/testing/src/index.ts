@@ -30,4 +30,5 @@ export {
   type UpstreamBehaviour,
   type UpstreamOptions,
 } from './upstream';
+export { runReadmeExample, type ExampleOutput } from './readme';
 export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
