@@ -25,7 +25,10 @@ import { createNestHarness, instancesOf } from './nest-app';
 const h = createNestHarness();
 afterEach(() => h.closeAll());
 
-/** Ejects an instance at its second consecutive failure, and may eject the whole pool. */
+/**
+ * Ejects an instance at its second consecutive failure, and may eject the whole pool. Tests pair
+ * it with round-robin, so a dead instance keeps getting its turn until it is ejected.
+ */
 const EJECT_FAST = { outlier: { consecutiveFailures: 2, maxEjectionPercent: 100 } } as const;
 
 @Controller('health')
@@ -73,7 +76,12 @@ test('the terminus indicator goes down when every instance of a service is eject
   const served = await app({
     logger: false,
     services: {
-      users: { instances: instancesOf(users), health: EJECT_FAST, proxy: { retries: 0 } },
+      users: {
+        instances: instancesOf(users),
+        health: EJECT_FAST,
+        proxy: { retries: 0 },
+        strategy: 'round-robin',
+      },
       orders: { instances: instancesOf([orders!]) },
     },
   });
@@ -163,7 +171,14 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
     const { lines, logger } = recorder();
     const served = await app(
       {
-        services: { users: { instances: instancesOf([a!, b!]), health: EJECT_FAST, proxy: { retries: 0 } } },
+        services: {
+          users: {
+            instances: instancesOf([a!, b!]),
+            health: EJECT_FAST,
+            proxy: { retries: 0 },
+            strategy: 'round-robin',
+          },
+        },
       },
       logger,
     );
@@ -207,7 +222,12 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
       error: (obj: object, msg?: string) => void pino.push(['error', obj, msg]),
     };
     const services = {
-      users: { instances: instancesOf([a!, b!]), health: EJECT_FAST, proxy: { retries: 0 } },
+      users: {
+        instances: instancesOf([a!, b!]),
+        health: EJECT_FAST,
+        proxy: { retries: 0 },
+        strategy: 'round-robin',
+      },
     };
     const silent = await app({ services, logger: false }, nest.logger);
     const withOwn = await app({ services, logger: own }, nest.logger);

@@ -8,6 +8,7 @@ import {
   request,
   sha256,
   waitFor,
+  webSocketEcho,
   type EchoBody,
   type Response,
 } from '@ballast/testing';
@@ -176,4 +177,13 @@ test('a client going away aborts the upstream request and frees the lease, for s
     await waitFor(() => a.received[i]!.aborted, { message: 'the upstream request to be aborted' });
     await waitFor(() => inflight(gw.balancer) === 0, { message: 'the lease to be released' });
   }
+});
+
+test("WebSockets are balanced once the service's proxy handles the server's upgrades", async () => {
+  const [a] = await h.upstreams(1);
+  const gw = await gateway({ instances: [a!.url], proxy: QUIET });
+  const proxy = gw.app.get(BallastService).proxy('users');
+  gw.app.getHttpServer().on('upgrade', proxy.upgrade);
+  await expect(webSocketEcho(`${gw.url.replace(/^http/, 'ws')}/users/chat`, 'hi')).resolves.toBe('a:hi');
+  expect(a!.received.at(-1)).toMatchObject({ url: '/users/chat' });
 });
