@@ -3,13 +3,6 @@ import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequest
 
 import { isCancel, isRetryable, isStream, releaseAnswered, releaseFailed } from './outcome';
 
-/**
- * Where the state of a balanced request lives on its axios config. `Symbol.for`, so that the
- * CommonJS and ESM builds, or two copies of the package, agree on it; axios keeps symbol keys
- * when it merges a config that is sent again (by axios-retry, for example).
- */
-export const STATE = Symbol.for('@ballast/axios.request');
-
 /** What one installation of `withBalancer` shares with its requests. */
 export interface Installation {
   readonly balancer: Balancer;
@@ -18,49 +11,54 @@ export interface Installation {
   readonly logger: Logger;
 }
 
-type BalancedConfig = InternalAxiosRequestConfig & { [STATE]?: BalancedRequest };
-
 const perf = performance;
+/** Marks the adapter of a balanced request, and leads back to the request. */
+const REQUEST = Symbol('@ballast/axios.request');
 
 /**
  * One request through a balanced client, across every time it is sent: the caller's `baseURL`
- * (the instance's URL is put in front of it on each attempt), the adapter that does the I/O, and
- * the instances already tried, which the next attempt avoids. A class, not a plain object: axios
- * copies plain objects when it merges configs, and a retry must see the same `tried` list.
+ * (the instance's URL is put in front of it on each attempt), axios's adapter that does the I/O,
+ * and the instances already tried, which the next attempt avoids.
+ *
+ * It travels as the config's `adapter`, a function of its own: axios keeps that key (and the
+ * function's identity) when a config is sent again, by axios-retry for example, in every axios
+ * version, where symbol keys and copied objects would not survive a merge.
  */
 export class BalancedRequest {
   /** Instance ids tried so far, oldest first; allocated on the first failure. */
   tried: string[] | undefined;
+  /** The adapter this request is sent through: `config.adapter` while it is balanced. */
+  readonly send: AxiosAdapter & { [REQUEST]?: BalancedRequest };
 
   constructor(
     readonly installation: Installation,
     readonly baseURL: string | undefined,
     readonly adapter: AxiosAdapter,
-  ) {}
+  ) {
+    this.send = (config: InternalAxiosRequestConfig) => balancedSend(this, config);
+    this.send[REQUEST] = this;
+  }
 }
 
-/** The state of a balanced config, if it is one. */
-export const stateOf = (config: InternalAxiosRequestConfig): BalancedRequest | undefined =>
-  (config as BalancedConfig)[STATE];
+/** The balanced request a config belongs to, if it is one already (sent again). */
+const requestOf = (config: InternalAxiosRequestConfig): BalancedRequest | undefined =>
+  typeof config.adapter === 'function' ? (config.adapter as BalancedRequest['send'])[REQUEST] : undefined;
 
 // axios's own test, so that "relative" means what axios means by it.
 const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
 /**
- * The request interceptor: marks a request with a relative URL as balanced and routes it through
- * `balancedAdapter`. A request already marked (sent again by a retry library) keeps its state.
- * Absolute URLs, or a `baseURL` that is absolute, go where they say.
+ * The request interceptor: routes a request with a relative URL through a balanced adapter. A
+ * request already balanced (sent again by a retry library) keeps its state. Absolute URLs, or a
+ * `baseURL` that is absolute, go where they say.
  */
 export function interceptor(installation: Installation) {
   return function ballastBalance(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
-    const balanced = config as BalancedConfig;
-    if (balanced[STATE] === undefined) {
-      const absoluteUrl = typeof config.url === 'string' && ABSOLUTE_URL.test(config.url);
-      if (absoluteUrl && config.allowAbsoluteUrls !== false) return config;
-      if (typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL)) return config;
-      balanced[STATE] = new BalancedRequest(installation, config.baseURL, resolveAdapter(config));
-    }
-    config.adapter = balancedAdapter;
+    if (requestOf(config) !== undefined) return config;
+    const absoluteUrl = typeof config.url === 'string' && ABSOLUTE_URL.test(config.url);
+    if (absoluteUrl && config.allowAbsoluteUrls !== false) return config;
+    if (typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL)) return config;
+    config.adapter = new BalancedRequest(installation, config.baseURL, resolveAdapter(config)).send;
     return config;
   };
 }
@@ -89,8 +87,10 @@ const sameItems = (a: readonly unknown[], b: readonly unknown[]) =>
  * released when the attempt settles (for a streamed body, when the body ends), so no outcome of
  * the adapter can leave a lease behind. Failed attempts are retried on instances not tried yet.
  */
-async function balancedAdapter(config: InternalAxiosRequestConfig): Promise<AxiosResponse> {
-  const request = stateOf(config)!;
+async function balancedSend(
+  request: BalancedRequest,
+  config: InternalAxiosRequestConfig,
+): Promise<AxiosResponse> {
   const { balancer, logger } = request.installation;
   let retriesLeft = request.installation.retries;
   let lease = firstLease(request, config);
