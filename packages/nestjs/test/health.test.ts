@@ -228,7 +228,7 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
         proxy: { retries: 0 },
         strategy: 'round-robin',
       },
-    };
+    } satisfies BallastModuleOptions['services'];
     const silent = await app({ services, logger: false }, nest.logger);
     const withOwn = await app({ services, logger: own }, nest.logger);
     await b!.kill();
