@@ -24,7 +24,12 @@ export async function runReadmeExample(
   const match = new RegExp(`<!-- example:${name} -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme);
   if (match === null) throw new Error(`${readmePath}: no \`\`\`ts block after <!-- example:${name} -->`);
   const { code } = transformSync(match[1]!, {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+    jsc: {
+      // Legacy decorators with metadata, as NestJS examples need; code without decorators is unaffected.
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      target: 'es2022',
+    },
     module: { type: 'commonjs' },
   });
   if (!code.includes('main().catch(')) throw new Error(`the ${name} example must end with main().catch(...)`);
