@@ -1,5 +1,7 @@
 import type { Balancer, Lease, Logger, PickContext } from '@ballast/core';
-import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+
+import type { AdapterResolver } from './adapters';
 
 import { isCancel, isRetryable, isStream, releaseAnswered, releaseFailed } from './outcome';
 
@@ -9,6 +11,7 @@ export interface Installation {
   readonly retries: number;
   readonly key: ((config: InternalAxiosRequestConfig) => string | undefined) | undefined;
   readonly logger: Logger;
+  readonly adapters: AdapterResolver;
 }
 
 const perf = performance;
@@ -58,29 +61,14 @@ export function interceptor(installation: Installation) {
     const absoluteUrl = typeof config.url === 'string' && ABSOLUTE_URL.test(config.url);
     if (absoluteUrl && config.allowAbsoluteUrls !== false) return config;
     if (typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL)) return config;
-    config.adapter = new BalancedRequest(installation, config.baseURL, resolveAdapter(config)).send;
+    config.adapter = new BalancedRequest(
+      installation,
+      config.baseURL,
+      installation.adapters.resolve(config),
+    ).send;
     return config;
   };
 }
-
-// The last adapter list resolved and what it resolved to: every request of an instance names
-// the same list (axios's default, or the instance's), and resolving it walks axios's adapters.
-let lastSpec: readonly unknown[] | undefined;
-let lastAdapter: AxiosAdapter | undefined;
-
-function resolveAdapter(config: InternalAxiosRequestConfig): AxiosAdapter {
-  const spec = config.adapter ?? axios.defaults.adapter;
-  if (typeof spec === 'function') return spec;
-  const list: readonly unknown[] = Array.isArray(spec) ? spec : [spec];
-  if (lastAdapter !== undefined && sameItems(list, lastSpec!)) return lastAdapter;
-  const adapter = axios.getAdapter(spec);
-  lastSpec = list.slice();
-  lastAdapter = adapter;
-  return adapter;
-}
-
-const sameItems = (a: readonly unknown[], b: readonly unknown[]) =>
-  a.length === b.length && a.every((item, i) => item === b[i]);
 
 /**
  * Sends one request to the instances the balancer picks, each attempt under a lease that is

@@ -8,6 +8,7 @@ import {
 } from '@ballast/core';
 import type { AxiosInstance } from 'axios';
 
+import { AdapterResolver } from './adapters';
 import { interceptor, type Installation } from './balanced-request';
 import type { WithBalancerOptions } from './types';
 
@@ -82,7 +83,8 @@ export function withBalancer<T extends AxiosInstance>(
   }
   const owned = !isBalancer(target);
   const balancer = owned ? createBalancer(target) : target;
-  const installation: Installation = { balancer, retries, key, logger };
+  const adapters = new AdapterResolver(axiosInstance);
+  const installation: Installation = { balancer, retries, key, logger, adapters };
   const interceptorId = marked.interceptors.request.use(
     interceptor(installation),
     (error: unknown) => {

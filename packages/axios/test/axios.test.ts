@@ -158,6 +158,20 @@ describe('withBalancer', () => {
     expect(inflight(balancer)).toBe(0);
   });
 
+  test('an instance with transforms of its own (or from another axios copy) is balanced all the same', async () => {
+    upstreams = await fx.start(2);
+    const balancer = fx.balancerOver(upstreams.map((u) => u.url));
+    const shout = (data: unknown) => (typeof data === 'string' ? data.toUpperCase() : JSON.stringify(data));
+    const client = withBalancer(axios.create({ transformRequest: [shout] }), balancer);
+
+    const responses = [await client.post('/', 'hi'), await client.post('/', 'ho')];
+    expect(responses.map((r) => [echo(r).name, echo(r).bodyText])).toEqual([
+      ['a', 'HI'],
+      ['b', 'HO'],
+    ]);
+    expect(inflight(balancer)).toBe(0);
+  });
+
   test('a body that fails to serialize rejects without leaking the lease', async () => {
     upstreams = await fx.start(1);
     const balancer = fx.balancerOver([upstreams[0]!.url]);
