@@ -2,9 +2,9 @@ import {
   BallastError,
   createBalancer,
   InvalidConfigError,
+  parseLogger,
   type Balancer,
   type BalancerOptions,
-  type Logger,
 } from '@ballast/core';
 import type { AxiosInstance } from 'axios';
 
@@ -22,8 +22,6 @@ interface Installed extends Installation {
 }
 
 type Marked = AxiosInstance & { [INSTALLED]?: Installed };
-
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * Balances an axios instance over the instances of one upstream service: each request with a
@@ -71,7 +69,8 @@ export function withBalancer<T extends AxiosInstance>(
       'This axios instance already has a balancer; call detachBalancer() on it first, or use axios.create() for another service',
     );
   }
-  const { retries = 1, key, logger = silent } = options;
+  const { retries = 1, key } = options;
+  const logger = parseLogger(options.logger);
   if (!Number.isInteger(retries) || retries < 0) {
     throw new InvalidConfigError('retries', retries, 'a whole number of retries, 0 or more');
   }

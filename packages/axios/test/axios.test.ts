@@ -107,6 +107,7 @@ describe('withBalancer', () => {
     ['retries', { retries: 1.5 }, 1.5],
     ['retries', { retries: '2' }, '2'],
     ['key', { key: 'user' }, 'user'],
+    ['logger', { logger: 'pino' }, 'pino'],
   ])('invalid option %s = %p throws InvalidConfigError naming it', (field, options, value) => {
     expect(() =>
       withBalancer(axios.create(), fx.balancerOver(['http://127.0.0.1:1']), options as never),
@@ -220,6 +221,23 @@ describe('failover and retries', () => {
     expect(new Set(responses.map((r) => echo(r).name))).toEqual(new Set(['a', 'c']));
     expect(balancer.get(new URL(upstreams[1]!.url).origin)!.failures).toBeGreaterThan(0);
     expect(inflight(balancer)).toBe(0);
+  });
+
+  test('a logger that throws never breaks a request', async () => {
+    upstreams = await fx.start(1);
+    const dead = await refusedUrl();
+    const explode = () => {
+      throw new Error('logger down');
+    };
+    const logger = { debug: explode, info: explode, warn: explode, error: explode };
+    const client = withBalancer(axios.create(), fx.balancerOver([dead, upstreams[0]!.url]), { logger });
+
+    expect(echo(await client.get('/')).name).toBe('a'); // logged a retry at debug
+    await expect(
+      withBalancer(axios.create(), fx.balancerOver([]), { logger }).get('/'),
+    ).rejects.toMatchObject({
+      code: 'BALLAST_NO_INSTANCE', // logged at warn
+    });
   });
 
   test('5xx is retried elsewhere for GET, not for POST', async () => {
