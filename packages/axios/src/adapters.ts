@@ -31,6 +31,7 @@ export class AdapterResolver {
     );
   }
 
+  /** The adapter function `config.adapter` names (or the instance's default list). */
   resolve(config: InternalAxiosRequestConfig): AxiosAdapter {
     const spec = config.adapter ?? this.copy.defaults.adapter;
     if (typeof spec === 'function') return spec;

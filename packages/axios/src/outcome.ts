@@ -44,6 +44,7 @@ interface BodyStream {
   destroy(): unknown;
 }
 
+/** Whether `value` is a Node.js readable stream: a streamed response body, or a request body that cannot be sent twice. */
 export const isStream = (value: unknown): value is BodyStream =>
   typeof (value as BodyStream | null)?.once === 'function' &&
   typeof (value as { pipe?: unknown }).pipe === 'function';

@@ -90,7 +90,9 @@ describe('withBalancer', () => {
   });
 
   test('a second withBalancer on the same instance is a BallastError', () => {
-    const client = withBalancer(axios.create(), fx.balancerOver(['http://127.0.0.1:1']));
+    const instance = axios.create();
+    const client = withBalancer(instance, fx.balancerOver(['http://127.0.0.1:1']));
+    expect(client).toBe(instance);
     let error: unknown;
     try {
       withBalancer(client, fx.balancerOver(['http://127.0.0.1:2']));
