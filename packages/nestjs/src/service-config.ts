@@ -1,4 +1,10 @@
-import { BallastError, InvalidConfigError, type BalancerOptions, type Logger } from '@ballast/core';
+import {
+  BallastError,
+  InvalidConfigError,
+  parseLogger,
+  type BalancerOptions,
+  type Logger,
+} from '@ballast/core';
 
 import { nestLogger } from './nest-logger';
 import type { BallastModuleOptions, ServiceConfig } from './types';
@@ -11,7 +17,6 @@ export interface ParsedService {
   readonly logger: Logger;
 }
 
-const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const SERVICE_NAME = /^[A-Za-z0-9][\w.-]*$/;
 const MODULE_KEYS = new Set(['services', 'logger', 'statusPage']);
 
@@ -32,10 +37,9 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
   if (typeof services !== 'object' || services === null || Array.isArray(services)) {
     throw new InvalidConfigError('services', services, 'expected an object of service name to options');
   }
-  if (logger !== undefined && logger !== false && !isLogger(logger)) {
-    throw new InvalidConfigError('logger', logger, 'expected a pino-compatible logger or false');
-  }
-  const moduleLogger = logger === false ? SILENT : (logger ?? nestLogger());
+  // parseLogger also isolates the logger: a throwing one never breaks a request.
+  const moduleLogger =
+    logger === false ? parseLogger(undefined) : logger === undefined ? nestLogger() : parseLogger(logger);
 
   const parsed = Object.entries(services).map(([name, config]): ParsedService => {
     const field = `services.${name}`;
@@ -93,14 +97,5 @@ export function unknownService(name: string, known: readonly string[]): BallastE
     'BALLAST_UNKNOWN_SERVICE',
     `No Ballast service named ${JSON.stringify(name)}; configured: ` +
       `${known.length > 0 ? known.map((n) => JSON.stringify(n)).join(', ') : 'none'}`,
-  );
-}
-
-function isLogger(value: unknown): value is Logger {
-  const candidate = value as Partial<Record<keyof Logger, unknown>> | null;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    ['debug', 'info', 'warn', 'error'].every((m) => typeof candidate[m as keyof Logger] === 'function')
   );
 }

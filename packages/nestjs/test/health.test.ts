@@ -239,4 +239,31 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
     expect(pino.some(([level, , msg]) => level === 'warn' && msg === 'ballast: instance ejected')).toBe(true);
     expect(nest.lines.filter((line) => String(line.message).startsWith('ballast:'))).toEqual([]);
   });
+
+  test('a logger that throws never breaks a request', async () => {
+    const [a, b] = await h.upstreams(2);
+    let calls = 0;
+    const broken = () => {
+      calls += 1;
+      throw new Error('logger down');
+    };
+    const served = await app({
+      logger: { debug: broken, info: broken, warn: broken, error: broken },
+      services: {
+        users: {
+          instances: instancesOf([a!, b!]),
+          health: EJECT_FAST,
+          proxy: { retries: 0 },
+          strategy: 'round-robin',
+        },
+      },
+    });
+    await b!.kill();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await request(`${served.url}/users/${i}`)).status);
+    expect(calls).toBeGreaterThan(0); // the failures and the ejection were logged, and threw
+    expect(statuses.filter((s) => s === 502).length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 200 || s === 502)).toBe(true);
+    expect(statuses.slice(-2)).toEqual([200, 200]); // b ejected: all to a
+  });
 });
