@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 
-import { request, waitFor } from '@ballast/testing';
+import { request, waitFor, type Upstream } from '@ballast/testing';
 import {
   Controller,
   Get,
@@ -18,6 +18,7 @@ import {
   BallastService,
   nestLogger,
   type BallastModuleOptions,
+  type ServiceConfig,
   type ServiceHealth,
 } from '../src';
 import { createNestHarness, instancesOf } from './nest-app';
@@ -26,10 +27,16 @@ const h = createNestHarness();
 afterEach(() => h.closeAll());
 
 /**
- * Ejects an instance at its second consecutive failure, and may eject the whole pool. Tests pair
- * it with round-robin, so a dead instance keeps getting its turn until it is ejected.
+ * A service over `upstreams` whose instances are ejected at their second consecutive failure,
+ * the whole pool if need be; round-robin, so a dead instance keeps getting its turn until then,
+ * and no retries, so each failure reaches the client.
  */
-const EJECT_FAST = { outlier: { consecutiveFailures: 2, maxEjectionPercent: 100 } } as const;
+const ejectsFast = (upstreams: readonly Upstream[]): ServiceConfig => ({
+  instances: instancesOf(upstreams),
+  health: { outlier: { consecutiveFailures: 2, maxEjectionPercent: 100 } },
+  proxy: { retries: 0 },
+  strategy: 'round-robin',
+});
 
 @Controller('health')
 class HealthController {
@@ -76,12 +83,7 @@ test('the terminus indicator goes down when every instance of a service is eject
   const served = await app({
     logger: false,
     services: {
-      users: {
-        instances: instancesOf(users),
-        health: EJECT_FAST,
-        proxy: { retries: 0 },
-        strategy: 'round-robin',
-      },
+      users: ejectsFast(users),
       orders: { instances: instancesOf([orders!]) },
     },
   });
@@ -172,12 +174,7 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
     const served = await app(
       {
         services: {
-          users: {
-            instances: instancesOf([a!, b!]),
-            health: EJECT_FAST,
-            proxy: { retries: 0 },
-            strategy: 'round-robin',
-          },
+          users: ejectsFast([a!, b!]),
         },
       },
       logger,
@@ -222,13 +219,8 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
       error: (obj: object, msg?: string) => void pino.push(['error', obj, msg]),
     };
     const services = {
-      users: {
-        instances: instancesOf([a!, b!]),
-        health: EJECT_FAST,
-        proxy: { retries: 0 },
-        strategy: 'round-robin',
-      },
-    } satisfies BallastModuleOptions['services'];
+      users: ejectsFast([a!, b!]),
+    };
     const silent = await app({ services, logger: false }, nest.logger);
     const withOwn = await app({ services, logger: own }, nest.logger);
     await b!.kill();
@@ -250,12 +242,7 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
     const served = await app({
       logger: { debug: broken, info: broken, warn: broken, error: broken },
       services: {
-        users: {
-          instances: instancesOf([a!, b!]),
-          health: EJECT_FAST,
-          proxy: { retries: 0 },
-          strategy: 'round-robin',
-        },
+        users: ejectsFast([a!, b!]),
       },
     });
     await b!.kill();
