@@ -13,6 +13,7 @@ const BENCHMARKS = {
   proxy: () => import('./proxy/index.mjs'),
   status: () => import('./status/index.mjs'),
   metrics: () => import('./metrics/index.mjs'),
+  axios: () => import('./axios/index.mjs'),
 };
 const DEFAULT = 'pick';
 /** Exit code of a command-line mistake, as the shell's own builtins use it. */

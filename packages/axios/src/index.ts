@@ -1,6 +1,9 @@
 /**
- * @ballast/axios: axios interceptors for Ballast: health-aware client-side load balancing for outbound calls.
+ * @ballast/axios: `withBalancer(axios.create(), ...)`, health-aware client-side load balancing
+ * for outbound calls, with retries on other instances.
  *
  * @packageDocumentation
  */
-export {};
+export { balancerOf, detachBalancer, withBalancer } from './with-balancer';
+export type { WithBalancerOptions } from './types';
+export { BallastError, type Balancer, type BalancerOptions } from '@ballast/core';

@@ -29,7 +29,11 @@ export function parseFunction<T>(value: unknown, field: string, fallback: T): T 
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
-/** Accepts any pino-shaped object; a method that is missing is silent, one that throws is ignored. */
+/**
+ * Validates a `logger` option: any pino-shaped object, or undefined for a silent logger. A level
+ * method that is missing is silent and one that throws is ignored, so logging never breaks a
+ * request. Throws `InvalidConfigError` for anything else. For adapters with a `logger` option.
+ */
 export function parseLogger(value: unknown): Logger {
   if (value === undefined) return silentLogger;
   if (typeof value !== 'object' || value === null)

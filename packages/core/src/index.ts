@@ -6,6 +6,8 @@
 export { createBalancer } from './balancer';
 export { BallastError, InvalidConfigError, NoInstanceError, type BallastErrorCode } from './errors';
 export { defaultClock, type Clock } from './clock';
+export { isConnectFailure } from './failures';
+export { parseLogger } from './balancer-options';
 export { defaultRandom, seededRandom, type Random } from './random';
 export { STRATEGY_NAMES } from './strategies';
 export type {

@@ -1,5 +1,7 @@
 import { BallastError } from '@ballast/core';
 
+export { isConnectFailure } from '@ballast/core';
+
 /** The error codes a proxied request can end with, and the status each one answers. */
 export type ProxyErrorCode = 'BALLAST_UPSTREAM_ERROR' | 'BALLAST_UPSTREAM_TIMEOUT' | 'BALLAST_NO_INSTANCE';
 
@@ -69,16 +71,6 @@ export class HookError extends Error {
   }
 }
 
-// Errors of the connect phase: the upstream never saw a byte of the request.
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
@@ -90,12 +82,6 @@ const TIMEOUT_CODES = new Set([
 export function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
-}
-
-/** A failure of the connect phase (refused, unreachable, connect timeout). */
-export function isConnectFailure(error: unknown): boolean {
-  const code = codeOf(error);
-  return code !== undefined && CONNECT_CODES.has(code);
 }
 
 export function isTimeout(error: unknown): boolean {

@@ -30,6 +30,7 @@ export {
   type UpstreamBehaviour,
   type UpstreamOptions,
 } from './upstream';
+export { runReadmeExample, type ExampleOutput } from './readme';
 export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
 export { startProcess, type StartedProcess } from './process';
 export { testExampleGateway } from './example-gateway';

@@ -1,0 +1,179 @@
+import { createBalancer, type Balancer, type Logger } from '@ballast/core';
+import { createProxy, type ProxyHandler, type ProxyOptions } from '@ballast/node';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { AxiosInstance } from 'axios';
+
+import { createBalancedHttp } from './balanced-http';
+import { MODULE_OPTIONS_TOKEN } from './module-definition';
+import { inService, parseModuleOptions, unknownService, type ParsedService } from './service-config';
+import type { BallastModuleOptions, DiscoveryHandle, ServiceHealth } from './types';
+
+/** Everything the module runs for one service. */
+interface Entry {
+  readonly service: ParsedService;
+  readonly balancer: Balancer;
+  /** Owns the active health checks and the connection pools of the proxy middleware. */
+  readonly proxy: ProxyHandler;
+  discovery: DiscoveryHandle;
+  http?: AxiosInstance;
+}
+
+/**
+ * The services of `BallastModule`, by name: their balancers, the proxies behind
+ * `BallastProxyMiddleware` and the balanced HTTP clients. Created from the module options at
+ * startup (health checks and discovery start then); on application shutdown it stops discovery
+ * and health checks, closes connection pools (after requests in flight) and the balancers.
+ * Injectable anywhere once `BallastModule.forRoot()` or `forRootAsync()` is imported.
+ *
+ * @example
+ * ```ts
+ * constructor(private readonly ballast: BallastService) {}
+ * pickFor(name: string) { return this.ballast.get(name).pick(); }
+ * ```
+ */
+@Injectable()
+export class BallastService implements OnApplicationShutdown {
+  /** The `statusPage` module option, kept for the status page handler (extension point). */
+  readonly statusPage: unknown;
+  private readonly entries = new Map<string, Entry>();
+  /** Proxies of middleware with their own options, closed with the rest. */
+  private readonly extraProxies: ProxyHandler[] = [];
+  private readonly logger: Logger;
+  private closing: Promise<void> | undefined;
+
+  constructor(@Inject(MODULE_OPTIONS_TOKEN) options: BallastModuleOptions) {
+    const { logger, services } = parseModuleOptions(options);
+    this.logger = logger;
+    this.statusPage = options.statusPage;
+    try {
+      for (const service of services) this.entries.set(service.name, start(service));
+    } catch (error) {
+      // A bad service must not leave the health checks of the good ones running.
+      void this.onApplicationShutdown();
+      throw error;
+    }
+  }
+
+  /** The names of the configured services, in configuration order. */
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** The balancer of a service; throws `BALLAST_UNKNOWN_SERVICE` naming those that exist. */
+  get(name: string): Balancer {
+    return this.entry(name).balancer;
+  }
+
+  /**
+   * The proxy of a service (what `BallastProxyMiddleware.for(name)` forwards through), or with
+   * `options`, a new proxy on the same balancer whose options are the service's `proxy` ones
+   * overridden by `options`; it is closed on shutdown too.
+   */
+  proxy(name: string, options?: Omit<ProxyOptions, 'healthCheck' | 'logger'>): ProxyHandler {
+    const entry = this.entry(name);
+    if (options === undefined) return entry.proxy;
+    const { service } = entry;
+    const proxy = inService(name, () =>
+      createProxy(entry.balancer, { ...service.config.proxy, ...options, logger: service.logger }),
+    );
+    this.extraProxies.push(proxy);
+    return proxy;
+  }
+
+  /**
+   * The balanced axios instance of a service, created on first use: `axios.create()` wired
+   * through `@ballast/axios`. Throws `BALLAST_MISSING_PEER` if axios or @ballast/axios is not
+   * installed.
+   */
+  http(name: string): AxiosInstance {
+    const entry = this.entry(name);
+    entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http, entry.service.logger);
+    return entry.http;
+  }
+
+  /** Per-service health as the terminus indicator reports it. */
+  health(names: readonly string[] = this.names()): Record<string, ServiceHealth> {
+    const result: Record<string, ServiceHealth> = {};
+    for (const name of names) {
+      const { instances, panic } = this.get(name).snapshot();
+      let healthy = 0;
+      let ejected = 0;
+      for (const instance of instances) {
+        if (instance.state === 'healthy' || instance.state === 'slow-start') healthy += 1;
+        else if (instance.state === 'ejected') ejected += 1;
+      }
+      result[name] = {
+        status: healthy > 0 ? 'up' : 'down',
+        healthy,
+        ejected,
+        total: instances.length,
+        panic,
+      };
+    }
+    return result;
+  }
+
+  /**
+   * Stops discovery and health checks, closes connection pools (waiting for requests in flight)
+   * and the balancers. Nest calls it on `app.close()` and, with `enableShutdownHooks()`, on a
+   * signal; after the HTTP server stopped taking requests. Idempotent.
+   */
+  onApplicationShutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      const entries = [...this.entries.values()];
+      const failures: unknown[] = [];
+      const attempt = async (step: () => unknown) => {
+        try {
+          await step();
+        } catch (error) {
+          failures.push(error);
+        }
+      };
+      await Promise.all(entries.map((entry) => attempt(() => stopDiscovery(entry.discovery))));
+      await Promise.all(
+        [...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())),
+      );
+      for (const entry of entries) await attempt(() => entry.balancer.close());
+      for (const error of failures) this.logger.error({ error }, 'ballast: shutdown step failed');
+    })();
+    return this.closing;
+  }
+
+  private entry(name: string): Entry {
+    const entry = this.entries.get(name);
+    if (entry === undefined) throw unknownService(name, this.names());
+    return entry;
+  }
+}
+
+/** Creates the balancer, its proxy (and health checks) and starts discovery for one service. */
+function start(service: ParsedService): Entry {
+  const { name, config } = service;
+  const balancer = inService(name, () => createBalancer(service.balancer));
+  let proxy: ProxyHandler;
+  try {
+    proxy = inService(name, () =>
+      createProxy(balancer, {
+        ...config.proxy,
+        healthCheck: config.healthCheck ?? false,
+        logger: service.logger,
+      }),
+    );
+  } catch (error) {
+    balancer.close();
+    throw error;
+  }
+  const entry: Entry = { service, balancer, proxy, discovery: undefined };
+  try {
+    entry.discovery = config.discovery?.(balancer);
+  } catch (error) {
+    void proxy.close().finally(() => balancer.close());
+    throw error;
+  }
+  return entry;
+}
+
+async function stopDiscovery(handle: DiscoveryHandle): Promise<void> {
+  if (typeof handle === 'function') await handle();
+  else if (handle != null) await handle.close();
+}

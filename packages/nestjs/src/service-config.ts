@@ -1,0 +1,101 @@
+import {
+  BallastError,
+  InvalidConfigError,
+  parseLogger,
+  type BalancerOptions,
+  type Logger,
+} from '@ballast/core';
+
+import { nestLogger } from './nest-logger';
+import type { BallastModuleOptions, ServiceConfig } from './types';
+
+/** Module options checked, with each service's parts apart and the logger resolved. */
+export interface ParsedService {
+  readonly name: string;
+  readonly balancer: BalancerOptions;
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+}
+
+const SERVICE_NAME = /^[A-Za-z0-9][\w.-]*$/;
+const MODULE_KEYS = new Set(['services', 'logger', 'statusPage']);
+
+/**
+ * Checks the module options and splits each service into balancer options and the rest. Throws
+ * `InvalidConfigError` naming the field (`services.users.instances[0].url`) and its value.
+ */
+export function parseModuleOptions(options: unknown): { logger: Logger; services: ParsedService[] } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidConfigError('BallastModule options', options, 'expected an object with `services`');
+  }
+  for (const key of Object.keys(options)) {
+    if (!MODULE_KEYS.has(key)) {
+      throw new InvalidConfigError(key, (options as Record<string, unknown>)[key], 'unknown option');
+    }
+  }
+  const { services, logger } = options as BallastModuleOptions;
+  if (typeof services !== 'object' || services === null || Array.isArray(services)) {
+    throw new InvalidConfigError('services', services, 'expected an object of service name to options');
+  }
+  // parseLogger also isolates the logger: a throwing one never breaks a request.
+  const moduleLogger =
+    logger === false ? parseLogger(undefined) : logger === undefined ? nestLogger() : parseLogger(logger);
+
+  const parsed = Object.entries(services).map(([name, config]): ParsedService => {
+    const field = `services.${name}`;
+    if (!SERVICE_NAME.test(name)) {
+      throw new InvalidConfigError(
+        `services[${JSON.stringify(name)}]`,
+        name,
+        'a name of letters, digits, _ . -',
+      );
+    }
+    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+      throw new InvalidConfigError(field, config, 'expected the options of a balancer');
+    }
+    // Core rejects options it does not know: the module's own go elsewhere.
+    const { healthCheck: _healthCheck, proxy: _proxy, http, discovery, ...balancer } = config;
+    if (discovery !== undefined && typeof discovery !== 'function') {
+      throw new InvalidConfigError(
+        `${field}.discovery`,
+        discovery,
+        'expected a function (balancer) => handle',
+      );
+    }
+    if (http !== undefined && (typeof http !== 'object' || http === null || Array.isArray(http))) {
+      throw new InvalidConfigError(`${field}.http`, http, 'expected { retries?, config? }');
+    }
+    return {
+      name,
+      config,
+      balancer: { service: name, ...balancer, logger: balancer.logger ?? moduleLogger },
+      logger: balancer.logger ?? moduleLogger,
+    };
+  });
+  return { logger: moduleLogger, services: parsed };
+}
+
+/**
+ * Runs `build` for one service; an `InvalidConfigError` from core or node gets its field
+ * prefixed with the service (`instances[0].url` becomes `services.users.instances[0].url`).
+ */
+export function inService<T>(name: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof InvalidConfigError)) throw error;
+    // Node names proxy options `proxy.*`; health checks are a service option here.
+    const inner = error.field.replace(/^proxy\.healthCheck\b/, 'healthCheck');
+    const reason = /\(([^]*)\)$/.exec(error.message)?.[1] ?? error.message;
+    throw new InvalidConfigError(`services.${name}.${inner}`, error.value, reason);
+  }
+}
+
+/** The error of `BallastService.get()` and the injection tokens for a name nobody configured. */
+export function unknownService(name: string, known: readonly string[]): BallastError {
+  return new BallastError(
+    'BALLAST_UNKNOWN_SERVICE',
+    `No Ballast service named ${JSON.stringify(name)}; configured: ` +
+      `${known.length > 0 ? known.map((n) => JSON.stringify(n)).join(', ') : 'none'}`,
+  );
+}
