@@ -8,12 +8,16 @@ export { BallastError, InvalidConfigError, NoInstanceError, type BallastErrorCod
 export { defaultClock, type Clock } from './clock';
 export { defaultRandom, seededRandom, type Random } from './random';
 export { STRATEGY_NAMES } from './strategies';
+export { validateInstance } from './instance';
 export type {
   Balancer,
   BalancerEventName,
   BalancerEvents,
   BalancerOptions,
   BalancerSnapshot,
+  Discovery,
+  DiscoverySink,
+  DiscoverySnapshot,
   HealthOptions,
   Instance,
   InstanceConfig,
