@@ -234,7 +234,7 @@ export class DiscoveryFeed {
     try {
       spec = parseInstance(entry as never, `discovery[${i}]`);
     } catch (error) {
-      return error instanceof Error ? error.message : String(error);
+      return messageOf(error);
     }
     if (specs.has(spec.id)) return `duplicate id ${JSON.stringify(spec.id)}`;
     if (!this.ids.has(spec.id) && this.host.get(spec.id) !== undefined)
@@ -248,7 +248,7 @@ export class DiscoveryFeed {
     this.errors += 1;
     this.failures += 1;
     this.state = 'failing';
-    this.lastError = error instanceof Error ? error.message : describe(error);
+    this.lastError = messageOf(error);
     const kept = this.ids.size;
     host.events.emit('discovery-error', {
       service: host.service,
@@ -262,6 +262,12 @@ export class DiscoveryFeed {
       'ballast: discovery failed; the last good list keeps serving',
     );
   }
+}
+
+/** An error's message, also for errors of another realm (`instanceof Error` fails for those). */
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : describe(error);
 }
 
 function sameSettings(member: Member, spec: InstanceSpec): boolean {

@@ -9,6 +9,7 @@ export { createProxy } from './proxy';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
 export { isBalancer, resolveTarget } from './target';
+export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
 export type {
   ForwardOptions,
   ForwardResponse,

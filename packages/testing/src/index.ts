@@ -31,3 +31,12 @@ export {
   type UpstreamOptions,
 } from './upstream';
 export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
+export {
+  freePort,
+  requireBinary,
+  startDnsmasq,
+  startEtcd,
+  type DnsRecords,
+  type Dnsmasq,
+  type Etcd,
+} from './registries';
