@@ -370,7 +370,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   ): NoInstanceError {
     const reason =
       this.list.length === 0
-        ? this.feed?.pending === true
+        ? this.feed?.waiting === true
           ? 'the pool is empty until discovery delivers its first list'
           : 'the pool is empty'
         : this.pool.length === 0

@@ -69,8 +69,9 @@ export class DiscoveryFeed {
     private readonly host: DiscoveryHost,
   ) {}
 
-  get pending(): boolean {
-    return this.state === 'pending';
+  /** Whether no list has been applied yet. */
+  get waiting(): boolean {
+    return this.updates === 0;
   }
 
   start(): void {

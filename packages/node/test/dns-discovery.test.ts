@@ -232,12 +232,12 @@ describe('dnsDiscovery lifecycle and options', () => {
     const baseline = activeHandles();
     let lookups = 0;
     const counting: DnsResolver = {
-      resolveSrv: (name) => resolver.resolveSrv(name),
-      resolve6: (name) => resolver.resolve6(name),
+      resolveSrv: resolver.resolveSrv.bind(resolver),
+      resolve6: resolver.resolve6.bind(resolver),
       resolve4: ((name: string) => {
         lookups += 1;
         return resolver.resolve4(name);
-      }) as DnsResolver['resolve4'],
+      }) as unknown as DnsResolver['resolve4'],
     };
     const balancer = createBalancer({
       discovery: dnsDiscovery({ name: 'web.test', type: 'A', port: 80, resolver: counting, intervalMs: 20 }),
