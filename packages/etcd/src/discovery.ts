@@ -53,6 +53,8 @@ class EtcdWatch {
   private revision = 0;
   private watcher: Watcher | undefined;
   private syncing = false;
+  /** A read was asked for while one was in flight (a reconnection during the first read). */
+  private syncAgain = false;
   /** Events that arrived while a read was in flight, replayed on top of its result. */
   private pending: Array<{ kind: 'put' | 'delete'; kv: IKeyValue }> = [];
   private disconnected = false;
@@ -86,8 +88,13 @@ class EtcdWatch {
 
   /** Reads the whole directory, publishes it, and makes sure a watch follows from there. */
   private async sync(): Promise<void> {
-    if (this.stopped || this.syncing) return;
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
     this.syncing = true;
+    this.syncAgain = false;
     this.pending = [];
     try {
       const res = await this.client.getAll().prefix(this.dir).exec();
@@ -103,6 +110,7 @@ class EtcdWatch {
       this.publish();
       this.retry = connection.retrySchedule(this.config);
       if (this.watcher === undefined) this.watch(revision);
+      if (this.syncAgain) void this.sync();
     } catch (error) {
       this.syncing = false;
       if (this.stopped) return;
