@@ -51,6 +51,10 @@ export function parseDiscovery(value: unknown): Discovery {
   return source as Discovery;
 }
 
+/**
+ * A balancer's end of one discovery subscription: validates and applies lists, keeps the state
+ * that `snapshot().discovery` reports, and never lets a source's call throw back at it.
+ */
 export class DiscoveryFeed {
   /** Ids of the instances this feed added (static `instances` are never touched). */
   private readonly ids = new Set<string>();

@@ -17,6 +17,7 @@ export interface EtcdConnectionOptions {
   readonly logger?: Logger;
 }
 
+/** Validated connection options, defaults filled in. */
 export interface ConnectionConfig {
   readonly hosts: string[];
   readonly prefix: string;
@@ -27,6 +28,7 @@ export interface ConnectionConfig {
   readonly client: Omit<IOptions, 'hosts'>;
 }
 
+/** Option names every etcd entry point accepts (each adds its own). */
 export const CONNECTION_KEYS = ['hosts', 'prefix', 'timeoutMs', 'retryMs', 'client', 'logger', 'service'];
 const MAX_RETRY_MS = 10_000;
 /** Service names become one key segment. */
