@@ -8,7 +8,7 @@ import {
   type BalancerEvents,
   type Logger,
 } from '@ballast/core';
-import { startEtcd, waitFor, type Etcd } from '@ballast/testing';
+import { requireBinary, startEtcd, waitFor, type Etcd } from '@ballast/testing';
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance, type Registration } from '../src';
@@ -63,13 +63,17 @@ async function spawnInstance(service: string, id: string): Promise<{ child: Chil
 
 function recordingLogger() {
   const warnings: Record<string, unknown>[] = [];
+  const messages: string[] = [];
   const logger: Logger = {
     debug() {},
-    info() {},
+    info: (_obj, msg) => void messages.push(String(msg)),
     error() {},
-    warn: (obj) => void warnings.push(obj as Record<string, unknown>),
+    warn: (obj, msg) => {
+      warnings.push(obj as Record<string, unknown>);
+      messages.push(String(msg));
+    },
   };
-  return { warnings, logger };
+  return { warnings, messages, logger };
 }
 
 function watchingBalancer(service: string, logger?: Logger): Balancer {
@@ -180,6 +184,43 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
           .sort(),
       ).toEqual(['c1', 'c2', 'c3']);
   }, 40_000);
+
+  it('a registration whose lease ran out during a long outage registers again under a new lease', async () => {
+    const { messages, logger } = recordingLogger();
+    const registration = await registerInstance({
+      hosts: etcd.url,
+      service: 'phoenix',
+      instance: { id: 'p1', url: 'http://127.0.0.1:4100' },
+      ttlSeconds: 1,
+      retryMs: 100,
+      timeoutMs: 500,
+      logger,
+    });
+    closers.push(() => registration.close());
+    await etcd.kill();
+    try {
+      // etcd3 gives a lease up after two TTLs without a keep-alive.
+      await waitFor(() => messages.some((m) => /lease lost/.test(m)), { message: 'the lease to be lost' });
+    } finally {
+      await etcd.start();
+    }
+    await waitFor(() => messages.some((m) => /registered in etcd again/.test(m)), {
+      timeoutMs: 10_000,
+      message: 'the registration to be renewed',
+    });
+    // Whatever lease etcd restored has expired by now: the key lives on the new, kept-alive one.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const balancer = watchingBalancer('phoenix');
+    await waitFor(() => balancer.get('p1') !== undefined, { message: 'p1 in a new balancer' });
+    await registration.close();
+    await waitFor(() => balancer.get('p1') === undefined, { message: 'p1 to deregister' });
+  }, 30_000);
+
+  it('a missing registry binary fails naming the Debian package to install', () => {
+    expect(() => requireBinary('ballast-no-such-daemon', 'ballast-pkg')).toThrow(
+      /ballast-no-such-daemon is not installed.*apt-get install -y ballast-pkg/,
+    );
+  });
 
   it('skips values that are not valid instance JSON with a warning, and keeps watching', async () => {
     const client = new Etcd3({ hosts: etcd.url });
