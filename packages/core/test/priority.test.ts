@@ -55,6 +55,26 @@ describe('priority tiers', () => {
     expect(balancer.snapshot().panic).toBe(true);
   });
 
+  it('panic applies within the serving tier: a tier with one healthy instance of three keeps serving', () => {
+    const balancer = createBalancer({
+      strategy: 'round-robin',
+      clock: manualClock(),
+      instances: [
+        { id: 'a', url: 'http://127.0.0.1:3001' },
+        { id: 'b', url: 'http://127.0.0.1:3002' },
+        { id: 'c', url: 'http://127.0.0.1:3003' },
+        { id: 'backup', url: 'http://127.0.0.1:3004', priority: 1 },
+      ],
+    });
+    balancer.reportCheck('b', false);
+    balancer.reportCheck('c', false);
+    expect(new Set(sequence(balancer, 30))).toEqual(new Set(['a', 'b', 'c']));
+    expect(balancer.snapshot().panic).toBe(true);
+    balancer.reportCheck('a', false);
+    expect(new Set(sequence(balancer, 10))).toEqual(new Set(['backup']));
+    expect(balancer.snapshot().panic).toBe(false);
+  });
+
   it('update() and add() move instances between tiers', () => {
     const { balancer } = balancerWithTiers();
     balancer.update('a', { priority: 3 });
