@@ -1,4 +1,4 @@
-// Runs the simulator's TypeScript, and @ballast/core's, straight from source: `npm run sim` must
+// Runs the simulator's and the example apps' TypeScript, and the packages', straight from source: `npm run sim` must
 // work right after `npm ci`, with no build, and must drive the core as it is in the working tree
 // (a stale dist/ would simulate code that no longer exists). Loaded with `require` before the
 // entry point; it compiles each .ts file with swc (types are stripped, not checked: that is
@@ -19,9 +19,11 @@ const SWC = {
   module: { type: 'commonjs' },
   jsc: {
     target: 'es2022',
-    parser: { syntax: 'typescript' },
+    parser: { syntax: 'typescript', decorators: true },
     keepClassNames: true,
-    transform: { useDefineForClassFields: true },
+    // The Nest example apps run through this hook too: legacy decorators with emitted metadata,
+    // as jest.preset.cjs compiles them for the tests.
+    transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: true },
   },
 };
 

@@ -13,7 +13,7 @@ import {
 } from './errors';
 import { parseLoadHeader, stripResponseHeaders, upstreamPath } from './headers';
 import { prepareRequest } from './prepare';
-import { RequestBody } from './request-body';
+import { BufferedBody, RequestBody } from './request-body';
 import type { UpstreamRequest, UpstreamResponse } from './types';
 
 /** Errors no other instance would answer differently: bad input, our own hooks, a closing pool. */
@@ -41,7 +41,7 @@ export abstract class Exchange implements AttemptOwner {
   protected aborted: Error | undefined;
   protected over = false;
   private upstream: UpstreamRequest | undefined;
-  private requestBody: RequestBody | Buffer | string | undefined;
+  private requestBody: RequestBody | BufferedBody | Buffer | string | undefined;
   private tried: string[] | undefined;
   private retriesLeft: number;
   private idempotent = false;
@@ -86,6 +86,14 @@ export abstract class Exchange implements AttemptOwner {
     } catch (error) {
       this.finish();
       this.fail(toProxyError(error, undefined));
+      return;
+    }
+    const body = this.requestBody;
+    if (body instanceof BufferedBody) {
+      body.read((bytes) => {
+        this.requestBody = bytes;
+        this.next();
+      });
       return;
     }
     this.next();
@@ -153,7 +161,9 @@ export abstract class Exchange implements AttemptOwner {
     const upstream = this.upstream!;
     const attempt = new Attempt(this, lease, this.engine.config.timeoutMs);
     this.attempt = attempt;
-    const body = this.requestBody instanceof RequestBody ? this.requestBody.attach() : this.requestBody;
+    const kept = this.requestBody;
+    // A BufferedBody is replaced by its bytes before the first attempt.
+    const body = kept instanceof RequestBody ? kept.attach() : (kept as Buffer | string | undefined);
     target.pool.dispatch(
       {
         path: upstreamPath(upstream.path, target.base),
@@ -291,6 +301,7 @@ export abstract class Exchange implements AttemptOwner {
   protected finish(): void {
     if (this.over) return;
     this.over = true;
-    if (this.requestBody instanceof RequestBody) this.requestBody.dispose();
+    const body = this.requestBody;
+    if (body instanceof RequestBody || body instanceof BufferedBody) body.dispose();
   }
 }

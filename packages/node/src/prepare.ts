@@ -3,13 +3,13 @@ import type { Readable } from 'node:stream';
 import { HookError } from './errors';
 import { buildRequestHeaders, hasBody, type BodyKind } from './headers';
 import type { ProxyConfig } from './options';
-import { RequestBody } from './request-body';
+import { BufferedBody, RequestBody, smallBodyLength } from './request-body';
 import type { UpstreamRequest } from './types';
 
 /** What one exchange sends upstream, the same on every attempt. */
 export interface PreparedRequest {
   readonly upstream: UpstreamRequest;
-  readonly body: RequestBody | Buffer | string | undefined;
+  readonly body: RequestBody | BufferedBody | Buffer | string | undefined;
   readonly key: string | undefined;
   /** Whether the method that goes upstream (a hook may change it) may be retried once sent. */
   readonly idempotent: boolean;
@@ -17,7 +17,8 @@ export interface PreparedRequest {
 
 /**
  * Builds the upstream request once per exchange: affinity key, path rewrite, filtered headers,
- * the `onProxyRequest` hook, then the body. A throwing hook throws a `HookError` (a 502) before
+ * the `onProxyRequest` hook, then the body (read whole first if it is small and of known length;
+ * see `BufferedBody`). A throwing hook throws a `HookError` (a 502) before
  * the client's body is touched.
  */
 export function prepareRequest(
@@ -58,7 +59,9 @@ export function prepareRequest(
   let body: PreparedRequest['body'];
   const source = sized ? undefined : (bodyOption ?? (hasBody(req) ? req : undefined));
   if (sized) body = bodyOption;
-  else if (source !== undefined) {
+  else if (source === req && smallBodyLength(req, config.replayBufferBytes) !== undefined) {
+    body = new BufferedBody(req, onBodyError);
+  } else if (source !== undefined) {
     const stream = new RequestBody(source, config.replayBufferBytes);
     stream.onSourceError = onBodyError;
     body = stream;

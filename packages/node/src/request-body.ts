@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 
 /**
@@ -93,4 +94,63 @@ export class RequestBody {
     this.current?.destroy(error);
     this.onSourceError?.(error);
   };
+}
+
+/**
+ * A request body of known length that fits the replay buffer, read whole before the first
+ * attempt, as NGINX buffers request bodies by default: every attempt then sends the same Buffer
+ * in one write, a retry can always replay it, and no per-attempt stream sits between the client
+ * and undici. Larger or chunked bodies stream through `RequestBody`.
+ */
+export class BufferedBody {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done: ((body: Buffer) => void) | undefined;
+
+  constructor(
+    private readonly source: Readable,
+    private readonly onSourceError: (error: Error) => void,
+  ) {}
+
+  /** Reads the source to its end, then calls `done` with the bytes (unless disposed first). */
+  read(done: (body: Buffer) => void): void {
+    this.done = done;
+    this.source.on('data', this.onData);
+    this.source.on('end', this.onEnd);
+    this.source.on('error', this.onError);
+    this.source.resume();
+  }
+
+  dispose(): void {
+    this.done = undefined;
+    this.source.off('data', this.onData);
+    this.source.off('end', this.onEnd);
+    // The error listener stays: an abort after the exchange must not become an uncaught error.
+  }
+
+  private readonly onData = (chunk: Buffer | string): void => {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.chunks.push(buffer);
+    this.size += buffer.length;
+  };
+
+  private readonly onEnd = (): void => {
+    const done = this.done;
+    this.dispose();
+    done?.(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
+  };
+
+  private readonly onError = (error: Error): void => {
+    if (this.done === undefined) return;
+    this.dispose();
+    this.onSourceError(error);
+  };
+}
+
+/** The client's announced body length if it fits `limit` (and is not chunked), else undefined. */
+export function smallBodyLength(req: IncomingMessage, limit: number): number | undefined {
+  const header = req.headers['content-length'];
+  if (header === undefined || req.headers['transfer-encoding'] !== undefined) return undefined;
+  const length = Number(header);
+  return length > 0 && length <= limit ? length : undefined;
 }

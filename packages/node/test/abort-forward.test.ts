@@ -72,6 +72,35 @@ describe('client abort', () => {
     await until(() => upstreamAborted, 5_000, 'the upstream request to be aborted');
     await until(() => inflight(proxy.balancer) === 0);
   });
+
+  it('reads a small body whole first: a client that drops mid-upload never reaches an upstream', async () => {
+    let arrived = 0;
+    const upstream = await listen((req, res) => {
+      arrived += 1;
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const { url, proxy } = await gateway({ instances: [upstream.url] });
+    const picks: string[] = [];
+    proxy.balancer.on('pick', ({ lease }) => picks.push(lease.instance.id));
+    const req = http.request(`${url}/upload`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-length': '10000' },
+    });
+    const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
+    req.on('error', () => {});
+    req.write(Buffer.alloc(1000));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    req.destroy();
+    await closed;
+    // The whole body never came: no pick, no lease, nothing sent upstream.
+    const res = await send(url, { method: 'POST', path: '/after', body: 'x'.repeat(5000) });
+    expect(res.status).toBe(200);
+    expect(arrived).toBe(1);
+    expect(picks).toHaveLength(1);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
 });
 
 type Mode = 'pipe' | 'override' | 'destroy';

@@ -1,0 +1,4 @@
+export { servicesFromEnv, type ResolvedServices, type Services } from './services';
+export { checkBehaviour, startUpstream, type DemoUpstream, type UpstreamBehaviour, type UpstreamOptions } from './upstream';
+export { lineLogger, type LineLogger } from './log';
+export { runGateway } from './gateway-main';
