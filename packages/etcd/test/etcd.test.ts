@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 import {
@@ -8,7 +7,14 @@ import {
   type BalancerEvents,
   type Logger,
 } from '@ballast/core';
-import { requireBinary, startEtcd, waitFor, type Etcd } from '@ballast/testing';
+import {
+  requireBinary,
+  startEtcd,
+  startProcess,
+  waitFor,
+  type Etcd,
+  type StartedProcess,
+} from '@ballast/testing';
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance, type Registration } from '../src';
@@ -17,12 +23,10 @@ import { etcdDiscovery, registerInstance, type Registration } from '../src';
 // killed and restarted during the tests; service instances are real processes that register
 // themselves, and die.
 const TTL_SECONDS = 2;
-const FIXTURE = path.join(__dirname, 'fixtures', 'instance.cjs');
-/** Compiles @ballast/* TypeScript sources on the fly in the child, as `npm run sim` does. */
-const SWC_HOOK = path.join(__dirname, '..', '..', '..', 'tools', 'sim', 'register.cjs');
+const FIXTURE = path.join(__dirname, 'fixtures', 'instance.ts');
 
 let etcd: Etcd;
-const children: ChildProcess[] = [];
+const children: StartedProcess[] = [];
 const closers: Array<() => unknown> = [];
 
 beforeAll(async () => {
@@ -31,34 +35,21 @@ beforeAll(async () => {
 
 afterEach(async () => {
   while (closers.length > 0) await closers.pop()!();
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await Promise.all(children.splice(0).map((p) => p.stop('SIGKILL')));
 });
 
 afterAll(async () => {
   await etcd?.close();
 });
 
-/** Starts one registering service process; resolves with its URL once it is registered. */
-async function spawnInstance(service: string, id: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--require', SWC_HOOK, FIXTURE, etcd.url, service, id, String(TTL_SECONDS)],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor(() => /registered \S+ (\S+)/.test(out) || child.exitCode !== null, {
-    timeoutMs: 20_000,
-    message: `${id} to register`,
-  }).catch((error: Error) => {
-    throw new Error(`${error.message}; it printed:\n${out}`);
+/** Starts one registering service process; resolves once it is registered (`match` is its URL). */
+async function spawnInstance(service: string, id: string): Promise<StartedProcess> {
+  const started = await startProcess(FIXTURE, {
+    args: [etcd.url, service, id, String(TTL_SECONDS)],
+    ready: /registered \S+ (\S+)/,
   });
-  if (child.exitCode !== null) throw new Error(`${id} exited: ${out}`);
-  return { child, url: /registered \S+ (\S+)/.exec(out)![1]! };
+  children.push(started);
+  return started;
 }
 
 function recordingLogger() {
@@ -94,7 +85,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     const first = watchingBalancer('orders');
     const second = watchingBalancer('orders');
     const started = await Promise.all(['o1', 'o2', 'o3'].map((id) => spawnInstance('orders', id)));
-    const expected = { o1: started[0]!.url, o2: started[1]!.url, o3: started[2]!.url };
+    const expected = { o1: started[0]!.match, o2: started[1]!.match, o3: started[2]!.match };
     for (const balancer of [first, second]) {
       await waitFor(() => balancer.instances().length === 3, { message: 'three instances' });
       expect(urlsOf(balancer)).toEqual(expected);
@@ -127,11 +118,12 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
 
     // A clean shutdown deregisters at once (no waiting for the TTL).
     const stoppedAt = Date.now();
-    started[1]!.child.kill('SIGTERM');
+    const exited = started[1]!.stop('SIGTERM');
     await waitFor(() => first.get('o2') === undefined && second.get('o2') === undefined, {
       message: 'o2 to deregister',
     });
     expect(Date.now() - stoppedAt).toBeLessThan(TTL_SECONDS * 1_000);
+    expect(await exited).toBe(0);
   }, 40_000);
 
   it('etcd restarts: both balancers keep the last list during the outage, then resume watching', async () => {
