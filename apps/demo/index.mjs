@@ -63,8 +63,7 @@ const proxy = balancer(
 );
 
 const app = express();
-app.set('json spaces', 2); // a readable /ballast/status
-app.get('/ballast/status', status(proxy));
+app.use('/ballast', status(proxy)); // the live status page
 app.use(proxy);
 const gateway = http.createServer(app);
 gateway.on('upgrade', proxy.upgrade);
@@ -89,8 +88,10 @@ Try:
       JSON from the upstream that answered, e.g. {"upstream":"alpha","method":"GET","path":"/hello",...}
   for i in $(seq 20); do curl -s ${url}/hello; done
       alpha and beta answer most requests; gamma (150 ms slower) gets few once its latency is known
-  curl ${url}/ballast/status
-      the balancer's view: each instance's state, health, latency and requests in flight
+  open ${url}/ballast/
+      the live status page: each instance's state, health, requests/s, errors and latency
+  curl ${url}/ballast/snapshot.json
+      the same as JSON
 
 Ctrl-C stops it.`);
 

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 const BENCHMARKS = {
   pick: () => import('./pick/index.mjs'),
   proxy: () => import('./proxy/index.mjs'),
+  status: () => import('./status/index.mjs'),
 };
 const DEFAULT = 'pick';
 /** Exit code of a command-line mistake, as the shell's own builtins use it. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 
-import type { BalancerSnapshot } from '@ballast/core';
+import type { StatusSnapshot } from '@ballast/express';
 import { closeServer, listen, request, waitFor } from '@ballast/testing';
 
 // `npm start` runs this very file with node (package.json: "start": "node apps/demo/index.mjs").
@@ -41,8 +41,10 @@ test('the demo gateway answers through its three upstreams and stops cleanly on 
         upstream: expect.stringMatching(/^(alpha|beta|gamma)$/),
       });
     }
-    const snapshot = (await request(`${url}/ballast/status`)).json<BalancerSnapshot>();
-    expect(snapshot.instances.map((i) => i.id)).toEqual(['alpha', 'beta', 'gamma']);
+    const snapshot = (await request(`${url}/ballast/snapshot.json`)).json<StatusSnapshot>();
+    expect(snapshot.services[0]!.instances.map((i) => i.id)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(snapshot.services[0]!.instances.reduce((n, i) => n + i.recent.requests, 0)).toBe(6);
+    expect((await request(`${url}/ballast/`)).text).toContain('<title>Ballast status</title>');
   } finally {
     child.kill('SIGTERM');
     await closeServer(squatter);

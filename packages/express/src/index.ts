@@ -5,7 +5,13 @@
  * @packageDocumentation
  */
 export { balancer } from './balancer';
-export { status } from './status';
+export { status, type StatusMiddleware } from './status';
 export type { BalancerMiddleware, ExpressProxyOptions } from './types';
-export { ProxyError, type ProxyHandler, type ProxyOptions } from '@ballast/node';
+export {
+  ProxyError,
+  type ProxyHandler,
+  type ProxyOptions,
+  type StatusOptions,
+  type StatusSnapshot,
+} from '@ballast/node';
 export { BallastError, type Balancer, type BalancerOptions } from '@ballast/core';

@@ -12,7 +12,7 @@ import {
   sha256,
   type EchoBody,
 } from '@ballast/testing';
-import type { BalancerSnapshot } from '@ballast/core';
+import type { StatusSnapshot } from '@ballast/node';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 
 import { balancer, BallastError, ProxyError, status, type BalancerMiddleware } from '../src';
@@ -175,22 +175,42 @@ describe('@ballast/express in an Express app', () => {
     expect(handled[0]).toBeInstanceOf(BallastError);
   });
 
-  test('status() answers the balancer snapshot as JSON', async () => {
+  test('status() mounted with app.use serves the page and snapshot relative to its mount', async () => {
     const ups = await h.upstreams(2);
     const mw = balancer(
       { service: 'users', instances: ups.map((u) => u.url), strategy: 'round-robin' },
       QUIET,
     );
-    const handler = status(mw);
+    const handler = status(mw, { token: 't0ken' });
     expect(handler.name).toBe('ballastStatus');
-    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.get('/ballast/status', handler).use(mw)));
-    await request(`${app.url}/warm-up`);
-    const res = await request(`${app.url}/ballast/status`);
+    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.use('/ballast', handler).use('/api', mw)));
+    for (let i = 0; i < 4; i++) expect((await request(`${app.url}/api/users/${i}`)).status).toBe(200);
+
+    const auth = { authorization: 'Bearer t0ken' };
+    for (const path of ['/ballast', '/ballast/']) {
+      const page = await request(`${app.url}${path}`, { headers: auth });
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(page.text).toContain('snapshot.json');
+    }
+    const res = await request(`${app.url}/ballast/snapshot.json?token=t0ken`);
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
-    const snapshot = res.json<BalancerSnapshot>();
-    expect(snapshot).toMatchObject({ service: 'users', strategy: 'round-robin' });
-    expect(snapshot.instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
-    expect(status(mw.balancer)).toBeInstanceOf(Function);
+    const snapshot = res.json<StatusSnapshot>();
+    expect(snapshot.services[0]).toMatchObject({ service: 'users', strategy: 'round-robin' });
+    const instances = snapshot.services[0]!.instances;
+    expect(instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
+    expect(instances.map((i) => i.recent.requests)).toEqual([2, 2]);
+
+    expect((await request(`${app.url}/ballast/snapshot.json`)).status).toBe(401);
+    expect((await request(`${app.url}/ballast/other`, { headers: auth })).status).toBe(404);
+    const post = await request(`${app.url}/ballast/snapshot.json`, { method: 'POST', headers: auth });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    // Outside its mount the status page takes nothing.
+    expect((await request(`${app.url}/api/snapshot.json`)).json<EchoBody>().url).toBe('/snapshot.json');
+    handler.close();
+    expect((await request(`${app.url}/ballast/`, { headers: auth })).status).toBe(503);
   });
 });

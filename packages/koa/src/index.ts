@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { balancer } from './balancer';
-export { status } from './status';
+export { status, type KoaStatusOptions, type StatusMiddleware } from './status';
 export type { BalancerMiddleware, KoaProxyOptions } from './types';
 export { ProxyError, type ProxyHandler, type ProxyOptions } from '@ballast/node';
 export { BallastError, type Balancer, type BalancerOptions } from '@ballast/core';

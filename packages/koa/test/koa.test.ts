@@ -14,7 +14,7 @@ import {
   waitFor,
   type EchoBody,
 } from '@ballast/testing';
-import type { BalancerSnapshot } from '@ballast/core';
+import type { StatusSnapshot } from '@ballast/node';
 import Koa, { type Middleware } from 'koa';
 
 import { balancer, ProxyError, status, type BalancerMiddleware } from '../src';
@@ -165,18 +165,68 @@ describe('@ballast/koa in a Koa app', () => {
     });
   });
 
-  test('status() answers the snapshot on its path and passes other requests on', async () => {
+  test('status() answers under its path prefix, Koa-style, and passes other requests on', async () => {
     const ups = await h.upstreams(2);
     const mw = balancer({ service: 'users', instances: ups.map((u) => u.url) }, QUIET);
-    const statusMw = status(mw);
+    const statusMw = status(mw, { token: 't0ken' });
     expect(statusMw.name).toBe('ballastStatus');
     const gw = await h.serve(mw, (mw) => serve(mw, [statusMw]));
-    const res = await request(`${gw.url}/ballast/status`);
+    for (let i = 0; i < 4; i++) expect((await request(`${gw.url}/users/${i}`)).status).toBe(200);
+
+    const auth = { authorization: 'Bearer t0ken' };
+    for (const path of ['/ballast', '/ballast/']) {
+      const page = await request(`${gw.url}${path}`, { headers: auth });
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+      expect(Number(page.headers['content-length'])).toBe(page.body.length);
+    }
+    const res = await request(`${gw.url}/ballast/snapshot.json?token=t0ken`);
     expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(res.headers['cache-control']).toBe('no-store');
-    const snapshot = res.json<BalancerSnapshot>();
-    expect(snapshot.service).toBe('users');
-    expect(snapshot.instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
+    const snapshot = res.json<StatusSnapshot>();
+    expect(snapshot.services[0]!.service).toBe('users');
+    const instances = snapshot.services[0]!.instances;
+    expect(instances.map((i) => i.id)).toEqual(ups.map((u) => u.url));
+    expect(instances.map((i) => i.recent.requests)).toEqual([2, 2]);
+
+    const head = await request(`${gw.url}/ballast/`, { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.body).toHaveLength(0);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(1000);
+    const denied = await request(`${gw.url}/ballast/snapshot.json?token=nope`);
+    expect(denied.status).toBe(401);
+    expect(denied.text).toBe('Unauthorized\n');
+    expect((await request(`${gw.url}/ballast/other`, { headers: auth })).status).toBe(404);
+    expect((await request(`${gw.url}/ballast/`, { method: 'DELETE', headers: auth })).status).toBe(405);
+    // Outside the prefix, and a path that only starts like it, go to the proxy.
     expect((await request(`${gw.url}/users`)).json<EchoBody>().url).toBe('/users');
+    expect((await request(`${gw.url}/ballastic`)).json<EchoBody>().url).toBe('/ballastic');
+    statusMw.close();
+  });
+
+  test('status() with path "/" serves whatever path a mount left, as koa-mount does', async () => {
+    const ups = await h.upstreams(1);
+    const mw = balancer({ service: 'users', instances: [ups[0]!.url] }, QUIET);
+    const statusMw = status(mw, { path: '/' });
+    // What koa-mount does: strip the prefix from ctx.path for the mounted middleware.
+    const mounted: Middleware = async (ctx, next) => {
+      if (ctx.path !== '/admin' && !ctx.path.startsWith('/admin/')) return next();
+      const original = ctx.path;
+      ctx.path = ctx.path.slice('/admin'.length) || '/';
+      try {
+        await statusMw(ctx, () => Promise.resolve());
+      } finally {
+        ctx.path = original;
+      }
+    };
+    const gw = await h.serve(mw, (mw) => serve(mw, [mounted]));
+    expect((await request(`${gw.url}/admin`)).status).toBe(200);
+    expect((await request(`${gw.url}/admin/snapshot.json`)).json<StatusSnapshot>().services).toHaveLength(1);
+    expect((await request(`${gw.url}/admin/nope`)).status).toBe(404);
+    expect((await request(`${gw.url}/elsewhere`)).json<EchoBody>().url).toBe('/elsewhere');
+    expect(() => status(mw, { path: 'ballast' })).toThrow(/status\.path/);
+    statusMw.close();
   });
 });

@@ -10,6 +10,17 @@ export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
 export { isBalancer, resolveTarget } from './target';
 export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
+export {
+  createStatusHandler,
+  type StatusAnswer,
+  type StatusHandler,
+  type StatusOptions,
+  type StatusRequest,
+  type StatusSnapshot,
+  type StatusTarget,
+} from './status';
+export type { InstanceStatus, ServiceStatus, StatusChange, StatusLevel } from './status-recorder';
+export type { RecentFigures, Series } from './status-window';
 export type {
   ForwardOptions,
   ForwardResponse,

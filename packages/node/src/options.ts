@@ -64,13 +64,13 @@ const DEFAULT_RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
 /** Longest timer Node accepts (about 24.8 days); beyond it setTimeout fires at once. */
 const MAX_MS = 2_147_483_647;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function checkKeys(value: Record<string, unknown>, known: readonly string[], field: string): void {
+export function checkKeys(value: Record<string, unknown>, known: readonly string[], field: string): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key))
       throw new InvalidConfigError(
@@ -81,7 +81,7 @@ function checkKeys(value: Record<string, unknown>, known: readonly string[], fie
   }
 }
 
-function integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
+export function integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
     throw new InvalidConfigError(field, value, `expected an integer from ${min} to ${max}`);
@@ -92,7 +92,7 @@ function ms(value: unknown, field: string, fallback: number): number {
   return integer(value, field, fallback, 1, MAX_MS);
 }
 
-function boolean(value: unknown, field: string, fallback: boolean): boolean {
+export function boolean(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new InvalidConfigError(field, value, 'expected true or false');
   return value;
@@ -245,15 +245,14 @@ function parseExpect(value: unknown): (status: number) => boolean {
 }
 
 /** Like core: any pino-shaped object; a missing method is silent, a throwing one is ignored. */
-function parseLogger(value: unknown): Logger | undefined {
+export function parseLogger(value: unknown, field = 'proxy.logger'): Logger | undefined {
   if (value === undefined) return undefined;
-  if (!isObject(value))
-    throw new InvalidConfigError('proxy.logger', value, 'expected a pino-compatible logger');
+  if (!isObject(value)) throw new InvalidConfigError(field, value, 'expected a pino-compatible logger');
   const wrap = (level: keyof Logger): Logger[keyof Logger] => {
     const method = value[level];
     if (method === undefined) return () => {};
     if (typeof method !== 'function')
-      throw new InvalidConfigError(`proxy.logger.${level}`, method, 'expected a function');
+      throw new InvalidConfigError(`${field}.${level}`, method, 'expected a function');
     return (obj, msg) => {
       try {
         (method as Logger['info']).call(value, obj, msg);

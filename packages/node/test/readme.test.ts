@@ -2,12 +2,16 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { transformSync } from '@swc/core';
+import * as core from '@ballast/core';
 import * as node from '../src';
 
-/** The README's runnable example, compiled and run against the sources: documentation that runs. */
-it('runs the README example', async () => {
+/**
+ * Runs the README example marked `<!-- example:<name> -->`, compiled, against the sources:
+ * documentation that runs. Resolves with what it logged.
+ */
+async function runExample(name: string): Promise<unknown[][]> {
   const readme = readFileSync(path.join(__dirname, '../README.md'), 'utf8');
-  const match = /<!-- example:node -->\s*```ts\n([\s\S]*?)```/.exec(readme);
+  const match = new RegExp(`<!-- example:${name} -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme);
   expect(match).not.toBeNull();
   const { code } = transformSync(match![1]!, {
     jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
@@ -22,17 +26,28 @@ it('runs the README example', async () => {
     log: (...args: unknown[]) => logged.push(args),
     error: (...args: unknown[]) => errors.push(args),
   };
-  const fakeRequire = (name: string): unknown =>
-    name === '@ballast/node' ? node : createRequire(__filename)(name);
+  const modules: Record<string, unknown> = { '@ballast/node': node, '@ballast/core': core };
+  const fakeRequire = (id: string): unknown => modules[id] ?? createRequire(__filename)(id);
   await (new Function('require', 'console', 'exports', body) as (...args: unknown[]) => Promise<void>)(
     fakeRequire,
     fakeConsole,
     {},
   );
   expect(errors).toEqual([]);
+  return logged;
+}
+
+it('runs the README example', async () => {
+  const logged = await runExample('node');
   expect(logged.slice(0, 4).map(([status]) => status)).toEqual([200, 200, 200, 200]);
   const answers = logged.slice(0, 4).map(([, text]) => String(text));
   expect(answers.filter((text) => text.startsWith('a answered GET /users/'))).toHaveLength(2);
   expect(answers.filter((text) => text.startsWith('b answered GET /users/'))).toHaveLength(2);
   expect(logged[4]![0]).toEqual(['requests=2 health=1', 'requests=2 health=1']);
+});
+
+it('runs the README status page example', async () => {
+  const logged = await runExample('status');
+  expect(String(logged[0]![0])).toMatch(/^status page: http:\/\/127\.0\.0\.1:\d+\/\?token=change-me$/);
+  expect(logged.slice(1)).toEqual([['one', 'healthy', 5], [401]]);
 });

@@ -1,0 +1,186 @@
+import type { Balancer, BalancerEvents, Instance, InstanceSnapshot } from '@ballast/core';
+import { InstanceWindow, type RecentFigures, type Series } from './status-window';
+
+/** How many strategy switches and state changes a service remembers. */
+const HISTORY_ENTRIES = 50;
+
+/** At a glance: `ok`, `warn` (worth a look) or `trouble` (not serving, or failing). */
+export type StatusLevel = 'ok' | 'warn' | 'trouble';
+
+/** One instance on the status page: the balancer's snapshot plus the rolling window. */
+export interface InstanceStatus extends Omit<InstanceSnapshot, 'metadata'> {
+  /** Only with `exposeMetadata`. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly level: StatusLevel;
+  /** Why the level is not `ok`, in words (`"ejected"`, `"error rate 40 %"`). */
+  readonly reasons: readonly string[];
+  /** Over the last `windowSeconds` seconds. */
+  readonly recent: RecentFigures;
+  readonly series: Series;
+}
+
+/** A strategy switch (adaptive) or an instance's state change, with its wall-clock time (epoch ms). */
+export interface StatusChange {
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+  /** For state changes: the instance. */
+  readonly instance?: string;
+}
+
+/** One service on the status page. */
+export interface ServiceStatus {
+  readonly service: string;
+  readonly strategy: string;
+  readonly activeStrategy: string;
+  readonly panic: boolean;
+  readonly level: StatusLevel;
+  /** Strategy switches, oldest first (up to 50). */
+  readonly switches: readonly StatusChange[];
+  /** Instance state changes, oldest first (up to 50). */
+  readonly changes: readonly StatusChange[];
+  readonly instances: readonly InstanceStatus[];
+}
+
+const NO_FIGURES: RecentFigures = {
+  requestsPerSecond: 0,
+  errorRate: 0,
+  requests: 0,
+  p50Ms: null,
+  p99Ms: null,
+};
+
+/** Error rates (over the recent window, with enough requests) that raise an instance's level. */
+const WARN_ERROR_RATE = 0.05;
+const TROUBLE_ERROR_RATE = 0.25;
+const MIN_REQUESTS = 5;
+
+function levelOf(
+  instance: InstanceSnapshot,
+  recent: RecentFigures,
+): { level: StatusLevel; reasons: string[] } {
+  const reasons: string[] = [];
+  let level: StatusLevel = 'ok';
+  const raise = (to: StatusLevel, reason: string) => {
+    reasons.push(reason);
+    if (to === 'trouble' || level === 'ok') level = to;
+  };
+  if (instance.state === 'ejected' || instance.state === 'unhealthy') raise('trouble', instance.state);
+  else if (instance.state === 'slow-start') raise('warn', 'slow start');
+  else if (instance.state === 'draining') raise('warn', 'draining');
+  if (recent.requests >= MIN_REQUESTS && recent.errorRate >= WARN_ERROR_RATE) {
+    const percent = Math.round(recent.errorRate * 100);
+    raise(recent.errorRate >= TROUBLE_ERROR_RATE ? 'trouble' : 'warn', `error rate ${percent} %`);
+  }
+  if (instance.health < 0.8 && instance.state === 'healthy')
+    raise('warn', `health ${instance.health.toFixed(2)}`);
+  return { level, reasons };
+}
+
+function push<T>(list: T[], entry: T): void {
+  list.push(entry);
+  if (list.length > HISTORY_ENTRIES) list.shift();
+}
+
+/**
+ * Listens to one balancer for the status page: feeds each instance's rolling window from
+ * `release` events and remembers strategy switches and state changes. `detach()` removes every
+ * listener it added.
+ */
+export class ServiceRecorder {
+  // Keyed by the balancer's own instance object: cheaper to hash than its id string.
+  private readonly windows = new Map<Instance, InstanceWindow>();
+  private readonly switches: StatusChange[] = [];
+  private readonly changes: StatusChange[] = [];
+
+  constructor(
+    readonly balancer: Balancer,
+    private readonly historySeconds: number,
+    /** Monotonic ms clock for the windows. */
+    private readonly now: () => number,
+    /** Wall clock, epoch ms, for the history entries a person reads. */
+    private readonly wallClock: () => number = Date.now,
+  ) {
+    balancer.on('release', this.onRelease);
+    balancer.on('instance-removed', this.onRemoved);
+    balancer.on('strategy-change', this.onStrategy);
+    balancer.on('health-change', this.onHealth);
+  }
+
+  detach(): void {
+    this.balancer.off('release', this.onRelease);
+    this.balancer.off('instance-removed', this.onRemoved);
+    this.balancer.off('strategy-change', this.onStrategy);
+    this.balancer.off('health-change', this.onHealth);
+    this.windows.clear();
+  }
+
+  private readonly onRelease = (event: BalancerEvents['release']): void => {
+    const { instance } = event;
+    let window = this.windows.get(instance);
+    if (window === undefined) {
+      // A draining instance's late releases must not bring back a window nobody will read.
+      if (this.balancer.get(instance.id) !== instance) return;
+      window = new InstanceWindow(this.historySeconds, this.now());
+      this.windows.set(instance, window);
+    }
+    window.record(this.now(), event.latencyMs, event.outcome.ok);
+  };
+
+  private readonly onRemoved = (event: BalancerEvents['instance-removed']): void => {
+    this.windows.delete(event.instance);
+  };
+
+  private readonly onStrategy = (event: BalancerEvents['strategy-change']): void => {
+    push(this.switches, { at: this.wallClock(), from: event.from, to: event.to, reason: event.reason });
+  };
+
+  private readonly onHealth = (event: BalancerEvents['health-change']): void => {
+    push(this.changes, {
+      at: this.wallClock(),
+      instance: event.instance.id,
+      from: event.from,
+      to: event.to,
+      reason: event.reason,
+    });
+  };
+
+  /**
+   * The service as the page shows it, with at most `points` seconds of each series. Costs
+   * O(instances × points); never on a request's path.
+   */
+  status(exposeMetadata: boolean, nowMs: number, points: number): ServiceStatus {
+    const snapshot = this.balancer.snapshot();
+    const instances = snapshot.instances.map((instance): InstanceStatus => {
+      const live = this.balancer.get(instance.id);
+      // No window yet (no release so far, or draining): figures of an empty second.
+      const window = live && this.windows.get(live);
+      const recent = window ? window.recent(nowMs) : NO_FIGURES;
+      const { metadata, ...rest } = instance;
+      return {
+        ...rest,
+        ...(exposeMetadata ? { metadata } : {}),
+        ...levelOf(instance, recent),
+        recent,
+        series: window ? window.series(nowMs, points) : { requests: [0], failures: [0], p99Ms: [null] },
+      };
+    });
+    const troubled = instances.filter((i) => i.level === 'trouble').length;
+    return {
+      service: snapshot.service,
+      strategy: snapshot.strategy,
+      activeStrategy: snapshot.activeStrategy,
+      panic: snapshot.panic,
+      level:
+        snapshot.panic || (troubled > 0 && troubled === instances.length)
+          ? 'trouble'
+          : troubled > 0
+            ? 'warn'
+            : 'ok',
+      switches: this.switches.slice(),
+      changes: this.changes.slice(),
+      instances,
+    };
+  }
+}
