@@ -12,6 +12,7 @@ const BENCHMARKS = {
   pick: () => import('./pick/index.mjs'),
   proxy: () => import('./proxy/index.mjs'),
   status: () => import('./status/index.mjs'),
+  metrics: () => import('./metrics/index.mjs'),
 };
 const DEFAULT = 'pick';
 /** Exit code of a command-line mistake, as the shell's own builtins use it. */

@@ -25,6 +25,7 @@ import type {
   Logger,
   Outcome,
   PickContext,
+  ReleaseObserver,
 } from './types';
 
 /** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
@@ -79,7 +80,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private lastPickAt = -Infinity;
   private closed = false;
   private hasPickListeners = false;
-  private hasReleaseListeners = false;
+  /** The release listeners, kept in a field: read on every release. */
+  private releaseListeners: readonly Listener<'release'>[] | undefined;
+  /** Copy on write, like listeners; undefined when there is none. */
+  private releaseObservers: readonly ReleaseObserver[] | undefined;
+  private hasRetryListeners = false;
   private readonly feed: DiscoveryFeed | undefined;
   /** Whether instances differ in priority, as of `tiersVersion` (a membersVersion). */
   private tiered = false;
@@ -151,7 +156,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     state.isPool = true;
     let candidates = this.pool;
     let exclude: ReadonlySet<string> | undefined;
+    let retry = false;
     if (ctx != null) {
+      retry = ctx.retry === true;
       const key = ctx.key;
       if (typeof key === 'string') state.key = key;
       else if (typeof key === 'number') state.key = String(key);
@@ -164,13 +171,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
     const chosen =
       exclude === undefined ? this.choose(candidates) : this.chooseExcluding(candidates, exclude);
-    if (chosen === undefined) throw this.noInstance(candidates, exclude);
+    if (chosen === undefined) throw this.noInstance(candidates, exclude, retry);
 
     chosen.inflight += 1;
     chosen.lastPickSeq = ++this.pickSeq;
     this.builtin?.onLoad?.(chosen);
     const lease = new LeaseImpl(this, chosen, now);
     if (this.hasPickListeners) this.events.emit('pick', { service: this.service, lease });
+    if (retry && this.hasRetryListeners) this.events.emit('retry', { service: this.service, lease });
     return lease;
   }
 
@@ -202,21 +210,41 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       builtin.onLoad?.(member);
     }
     if (member.draining && member.inflight === 0) this.forget(member);
-    if (this.hasReleaseListeners) {
-      this.events.emit('release', {
-        service: this.service,
-        instance: member,
-        outcome: valid ? outcome : { ok },
-        latencyMs,
-      });
+    // Two field reads when nobody watches; the rest stays out of this function's size, which
+    // decides whether V8 inlines it into every release.
+    if (this.releaseObservers !== undefined || this.releaseListeners !== undefined)
+      this.announceRelease(member, valid ? outcome : { ok }, ok, latencyMs);
+  }
+
+  private announceRelease(member: Member, outcome: Outcome, ok: boolean, latencyMs: number): void {
+    const observers = this.releaseObservers;
+    if (observers !== undefined) {
+      for (let i = 0; i < observers.length; i++) {
+        try {
+          observers[i]!(member, ok, latencyMs, member.slot);
+        } catch (error) {
+          this.logger.error(
+            { err: error, service: this.service },
+            'ballast: release observer threw; ignored',
+          );
+        }
+      }
     }
+    const listeners = this.releaseListeners;
+    if (listeners !== undefined)
+      this.events.call('release', listeners, { service: this.service, instance: member, outcome, latencyMs });
   }
 
   add(input: InstanceInput): Instance {
     this.assertOpen();
     const spec = parseInstance(input, 'instance');
     if (this.byId.has(spec.id)) throw new InvalidConfigError('instance.id', spec.id, 'duplicate instance id');
-    return this.insert(spec, this.clock(), true);
+    const member = this.insert(spec, this.clock(), true);
+    this.logger.info(
+      { service: this.service, instance: member.id, reason: 'added', state: member.state },
+      'ballast: instance added',
+    );
+    return member;
   }
 
   reportCheck(id: string, ok: boolean): void {
@@ -240,7 +268,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     }
     this.events.emit('instance-removed', { service: this.service, instance: member });
     this.logger.info(
-      { service: this.service, instance: id, inflight: member.inflight },
+      { service: this.service, instance: id, reason: 'removed', inflight: member.inflight },
       'ballast: instance removed',
     );
     return true;
@@ -259,6 +287,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     if (valid.priority !== undefined) member.priority = valid.priority;
     this.membersChanged();
     this.events.emit('instance-updated', { service: this.service, instance: member });
+    this.logger.info(
+      { service: this.service, instance: id, reason: 'updated', fields: Object.keys(valid) },
+      'ballast: instance updated',
+    );
     return member;
   }
 
@@ -299,6 +331,19 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     };
   }
 
+  observeReleases(observer: ReleaseObserver): () => void {
+    if (typeof observer !== 'function')
+      throw new InvalidConfigError('observer', observer, 'expected a function');
+    this.releaseObservers = [...(this.releaseObservers ?? []), observer];
+    let observing = true;
+    return () => {
+      if (!observing) return;
+      observing = false;
+      const rest = (this.releaseObservers ?? []).filter((o) => o !== observer);
+      this.releaseObservers = rest.length === 0 ? undefined : rest;
+    };
+  }
+
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this {
     if (typeof listener !== 'function')
       throw new InvalidConfigError('listener', listener, 'expected a function');
@@ -318,13 +363,15 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.closed = true;
     this.feed?.stop();
     this.events.clear();
+    this.releaseObservers = undefined;
     this.listenersChanged();
   }
 
   /** Per-pick events are checked with a field read, not a map lookup. */
   private listenersChanged(): void {
     this.hasPickListeners = this.events.has('pick');
-    this.hasReleaseListeners = this.events.has('release');
+    this.releaseListeners = this.events.current('release');
+    this.hasRetryListeners = this.events.has('retry');
   }
 
   private choose(candidates: readonly Member[]): Member | undefined {
@@ -367,6 +414,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private noInstance(
     candidates: readonly Member[],
     exclude: ReadonlySet<string> | undefined,
+    retry: boolean,
   ): NoInstanceError {
     const reason =
       this.list.length === 0
@@ -382,7 +430,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
             : exclude !== undefined
               ? 'every candidate is excluded'
               : 'the strategy chose none';
-    return new NoInstanceError(this.service, reason);
+    const error = new NoInstanceError(this.service, reason);
+    // A retry that finds no other instance leaves the first attempt's answer standing: the
+    // request was served, so it is not counted as one that found no instance.
+    if (!retry) {
+      this.events.emit('no-instance', { service: this.service, reason, error });
+      this.logger.debug({ service: this.service, reason }, 'ballast: no instance available');
+    }
+    return error;
   }
 
   private insert(spec: InstanceSpec, now: number, warm: boolean): Member {

@@ -30,6 +30,7 @@ export type {
   Logger,
   Outcome,
   PickContext,
+  ReleaseObserver,
   Strategy,
   StrategyContext,
   StrategyName,

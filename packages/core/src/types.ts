@@ -1,4 +1,5 @@
 import type { Clock } from './clock';
+import type { NoInstanceError } from './errors';
 import type { Random } from './random';
 
 /** How an instance is configured: a plain URL string or an object. */
@@ -71,6 +72,11 @@ export interface PickContext {
   readonly exclude?: Iterable<string>;
   /** Only instances whose `zone` and metadata include these pairs (an undefined value matches anything). */
   readonly match?: Readonly<Record<string, string>>;
+  /**
+   * This pick retries a request that failed on another instance: a successful pick also emits
+   * `retry`, and a failed one does not emit `no-instance` (the first attempt's answer stands).
+   */
+  readonly retry?: boolean;
 }
 
 /** The outcome of one request, given to `lease.release()`. */
@@ -296,7 +302,21 @@ export interface BalancerEvents {
     /** Discovered instances kept from the last good list. */
     readonly kept: number;
   };
+  /** A pick with `retry: true` succeeded: the request is tried again, on `lease.instance`. */
+  retry: { readonly service: string; readonly lease: Lease };
+  /** A pick (not a retry) found no instance and threw `NoInstanceError`. */
+  'no-instance': { readonly service: string; readonly reason: string; readonly error: NoInstanceError };
 }
+
+/**
+ * A low-level observer of every release, for metrics that must cost almost nothing per request
+ * (everything else should use the `release` event): called synchronously with the instance,
+ * whether the outcome was ok, the latency in ms and the instance's `slot`, with nothing allocated.
+ * `slot` is a small integer, unique among the balancer's instances (draining ones included) and
+ * reused once an instance is gone, so an observer can keep per-instance numbers in arrays indexed
+ * by it instead of a map (checking that the instance in a slot is still the one it knew).
+ */
+export type ReleaseObserver = (instance: Instance, ok: boolean, latencyMs: number, slot: number) => void;
 
 export type BalancerEventName = keyof BalancerEvents;
 export type Listener<E extends BalancerEventName> = (event: BalancerEvents[E]) => void;
@@ -401,6 +421,11 @@ export interface Balancer {
   /** All current instances (not those draining). */
   instances(): readonly Instance[];
   snapshot(): BalancerSnapshot;
+  /**
+   * Adds a release observer (see `ReleaseObserver`); returns the function that removes it. One
+   * that throws is logged and ignored, as a listener is.
+   */
+  observeReleases(observer: ReleaseObserver): () => void;
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   off<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   /** Stops the balancer: further picks throw `BALLAST_CLOSED`. Idempotent. */

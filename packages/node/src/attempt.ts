@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Balancer, Lease, Logger } from '@ballast/core';
 import type { Dispatcher } from 'undici';
+import type { DiagnosticsPublisher } from './diagnostics';
 import { AttemptTimeoutError } from './errors';
 import type { ProxyConfig } from './options';
 import type { Pools } from './pools';
@@ -14,6 +15,7 @@ export interface Engine {
   readonly pools: Pools;
   readonly budget: RetryBudget | undefined;
   readonly logger: Logger;
+  readonly diagnostics: DiagnosticsPublisher;
 }
 
 /** The receiver of one attempt's events: an exchange. */

@@ -74,6 +74,7 @@ export abstract class Exchange implements AttemptOwner {
   protected abstract cancelled(reason: Error): void;
 
   start(): void {
+    this.engine.diagnostics.sync();
     this.engine.budget?.request();
     try {
       const prepared = prepareRequest(this.engine.config, this.req, this.bodyOption, (error) =>
@@ -117,7 +118,11 @@ export abstract class Exchange implements AttemptOwner {
     const key = this.key;
     try {
       return this.engine.balancer.pick(
-        tried === undefined ? (key === undefined ? undefined : { key }) : { key, exclude: tried },
+        tried === undefined
+          ? key === undefined
+            ? undefined
+            : { key }
+          : { key, exclude: tried, retry: true },
       );
     } catch (error) {
       this.pickError = error;

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Balancer, BalancerEvents, Instance, Logger } from '@ballast/core';
 import type { Dispatcher } from 'undici';
+import { acquireDiagnostics, type DiagnosticsPublisher } from './diagnostics';
 import { upstreamPath } from './headers';
 import type { HealthCheckConfig } from './options';
 import type { Pools } from './pools';
@@ -30,6 +31,7 @@ interface Probe {
 export class HealthChecker {
   private readonly probes = new Map<string, Probe>();
   private closed = false;
+  private readonly diagnostics: DiagnosticsPublisher;
 
   constructor(
     private readonly balancer: Balancer,
@@ -38,6 +40,7 @@ export class HealthChecker {
     private readonly logger: Logger,
     private readonly random: () => number = Math.random,
   ) {
+    this.diagnostics = acquireDiagnostics(balancer);
     for (const instance of balancer.instances()) this.add(instance);
     balancer.on('instance-added', this.onAdded);
     balancer.on('instance-removed', this.onRemoved);
@@ -48,6 +51,7 @@ export class HealthChecker {
     this.closed = true;
     this.balancer.off('instance-added', this.onAdded);
     this.balancer.off('instance-removed', this.onRemoved);
+    this.diagnostics.release();
     for (const probe of this.probes.values()) this.stop(probe);
     this.probes.clear();
   }
@@ -92,6 +96,7 @@ export class HealthChecker {
     probe.timer = undefined;
     const target = this.pools.get(probe.url);
     if (this.closed || target === undefined || this.probes.get(probe.id) !== probe) return;
+    this.diagnostics.sync();
     const handler = new ProbeHandler(
       this.config.timeoutMs,
       (ok, detail) => {
@@ -122,7 +127,7 @@ export class HealthChecker {
       if (!probe.healthy && probe.passes >= healthyThreshold) {
         probe.healthy = true;
         this.logger.info(
-          { service, instance: probe.id, passes: probe.passes },
+          { service, instance: probe.id, reason: 'check-passed', passes: probe.passes },
           'ballast: health check passing again',
         );
         this.balancer.reportCheck(probe.id, true);
@@ -139,7 +144,7 @@ export class HealthChecker {
       if (probe.healthy && probe.failures >= unhealthyThreshold) {
         probe.healthy = false;
         this.logger.warn(
-          { service, instance: probe.id, failures: probe.failures, detail },
+          { service, instance: probe.id, reason: 'check-failed', failures: probe.failures, detail },
           'ballast: health check failing',
         );
         this.balancer.reportCheck(probe.id, false);

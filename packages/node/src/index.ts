@@ -6,6 +6,11 @@
  * @packageDocumentation
  */
 export { createProxy } from './proxy';
+export {
+  DIAGNOSTICS_CHANNELS,
+  type DiagnosticsInstanceEvent,
+  type DiagnosticsInstanceMessage,
+} from './diagnostics';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
 export { isBalancer, resolveTarget } from './target';

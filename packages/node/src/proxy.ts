@@ -8,6 +8,7 @@ import {
   type BalancerOptions,
 } from '@ballast/core';
 import type { Engine } from './attempt';
+import { acquireDiagnostics } from './diagnostics';
 import { ProxyError } from './errors';
 import { HealthChecker } from './health-check';
 import { parseProxyOptions } from './options';
@@ -61,7 +62,8 @@ export function createProxy(
     config.retryBudget === false
       ? undefined
       : new RetryBudget(config.retryBudget.ratio, config.retryBudget.minRetriesPerSecond, () => perf.now());
-  const engine: Engine = { balancer, config, pools, budget, logger: config.logger };
+  const diagnostics = acquireDiagnostics(balancer);
+  const engine: Engine = { balancer, config, pools, budget, logger: config.logger, diagnostics };
   const onRemoved = (event: BalancerEvents['instance-removed']): void => pools.remove(event.instance.url);
   balancer.on('instance-removed', onRemoved);
   const checker =
@@ -129,6 +131,7 @@ export function createProxy(
     closing ??= (async () => {
       checker?.close();
       balancer.off('instance-removed', onRemoved);
+      diagnostics.release();
       await pools.close();
       if (owned) balancer.close();
     })();

@@ -3,4 +3,5 @@
  *
  * @packageDocumentation
  */
-export {};
+export { collectMetrics } from './collect-metrics';
+export type { AnyRegistry, MetricsCollector, MetricsOptions } from './types';

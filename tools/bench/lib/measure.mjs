@@ -18,32 +18,34 @@ import process from 'node:process';
  * Measures `cases` and returns, per case id, the nanoseconds per operation of every round.
  *
  * @param {Case[]} cases
- * @param {{ roundMs: number, rounds: number, warmupRounds: number }} settings
+ * @param {{ roundMs: number, rounds: number, warmupRounds: number, cpuTime?: boolean }} settings
+ *   `cpuTime`: time with the process's CPU time instead of the wall clock
  * @returns {Map<string, number[]>}
  */
-export function measure(cases, { roundMs, rounds, warmupRounds }) {
+export function measure(cases, { roundMs, rounds, warmupRounds, cpuTime = false }) {
+  const time = cpuTime ? cpuTimeOf : wallTimeOf;
   // Settling first brings state that builds up lazily (objects migrating to their final shape,
   // tables built on first use) to its steady state, which a short calibration batch would
   // otherwise measure and scale from.
   for (const c of cases) c.run(c.settleIterations ?? 0);
-  const plans = cases.map((c) => ({ ...c, iterations: calibrate(c.run, roundMs) }));
+  const plans = cases.map((c) => ({ ...c, iterations: calibrate(c.run, roundMs, time) }));
   // Warm-up rounds let every case reach its optimised code (and the others' feedback settle)
   // before anything is recorded.
-  for (let r = 0; r < warmupRounds; r++) for (const plan of plans) nsPerOp(plan);
+  for (let r = 0; r < warmupRounds; r++) for (const plan of plans) nsPerOp(plan, time);
   const samples = new Map(plans.map((plan) => [plan.id, []]));
   for (let r = 0; r < rounds; r++) {
     // Rotating the order keeps any case from always following the same neighbour, whose garbage
     // and cache footprint it would otherwise inherit every round.
     for (let k = 0; k < plans.length; k++) {
       const plan = plans[(k + r) % plans.length];
-      samples.get(plan.id).push(nsPerOp(plan));
+      samples.get(plan.id).push(nsPerOp(plan, time));
     }
   }
   return samples;
 }
 
 /** Iterations that make one batch last about `roundMs`, found by doubling from a small batch. */
-function calibrate(run, roundMs) {
+function calibrate(run, roundMs, time) {
   let iterations = 256;
   for (;;) {
     const elapsedMs = time(run, iterations) / 1e6;
@@ -52,14 +54,25 @@ function calibrate(run, roundMs) {
   }
 }
 
-function nsPerOp(plan) {
+function nsPerOp(plan, time) {
   return time(plan.run, plan.iterations) / plan.iterations;
 }
 
-function time(run, iterations) {
+function wallTimeOf(run, iterations) {
   const start = process.hrtime.bigint();
   run(iterations);
   return Number(process.hrtime.bigint() - start);
+}
+
+/**
+ * CPU time of this process, in ns (microsecond resolution): unlike wall time it does not count
+ * the time other processes of a busy machine hold the cores, only what they do to the caches.
+ */
+function cpuTimeOf(run, iterations) {
+  const start = process.cpuUsage();
+  run(iterations);
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) * 1000;
 }
 
 /** The value below which a fraction `q` of `values` lies (linear interpolation). */

@@ -19,24 +19,11 @@ import { createBalancer } from '@ballast/core';
 
 import { measure } from '../lib/measure.mjs';
 import { clockOutcomes, instanceUrls, latencyOutcomes, pickContexts } from './fixtures.mjs';
+import { pickRelease } from './loops.mjs';
 import { CLOCK_IN_RELEASE, IN_FLIGHT, REFERENCE, SETTLE, SIZES, VARIANT_SIZE } from './plan.mjs';
 
 /** Keeps results of timed work observable so no compiler can drop the work. */
 let sink = 0;
-
-/** Where leases escape to, as they do into a request's scope. */
-const escaped = [undefined];
-
-/** One pick and its release per iteration, as the HTTP layer does for each request. */
-function pickRelease(balancer, contexts, outcomes, iterations) {
-  const contextMask = contexts.length - 1;
-  const outcomeMask = outcomes.length - 1;
-  for (let i = 0; i < iterations; i++) {
-    const lease = balancer.pick(contexts[i & contextMask]);
-    escaped[0] = lease;
-    lease.release(outcomes[i & outcomeMask]);
-  }
-}
 
 /** Keeps `ring.length` leases in flight: each iteration releases the oldest and picks anew. */
 function pickReleaseInFlight(balancer, contexts, outcomes, ring, iterations) {

@@ -167,7 +167,12 @@ export class HealthTracker {
       const { service, events, logger } = this.host;
       events.emit('panic', { service, active: panic, healthy: pool.length, total: members.length });
       logger[panic ? 'warn' : 'info'](
-        { service, healthy: pool.length, total: members.length },
+        {
+          service,
+          reason: panic ? 'too-few-healthy' : 'enough-healthy',
+          healthy: pool.length,
+          total: members.length,
+        },
         panic ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over',
       );
     }
