@@ -15,13 +15,12 @@ import { closeServer, hosts, listen, onStop, run, service } from './common';
 run(async () => {
   const proxy = balancer({ service, discovery: etcdDiscovery({ hosts, service }) });
   const app = express();
-  app.set('json spaces', 2);
-  app.get('/ballast/status', status(proxy));
+  app.use('/ballast', status(proxy)); // the live status page, and /ballast/snapshot.json
   app.use(proxy);
   const gateway = http.createServer(app);
   const url = await listen(gateway, Number(process.env.PORT ?? 3000));
   console.log(`Gateway listening on ${url}, balancing "${service}" from etcd at ${hosts}
-Try: curl ${url}/hello     curl ${url}/ballast/status`);
+Try: curl ${url}/hello     open ${url}/ballast/ (status page)`);
 
   onStop(async (signal) => {
     await closeServer(gateway);

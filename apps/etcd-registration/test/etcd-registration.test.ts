@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import type { BalancerSnapshot } from '@ballast/core';
+import type { StatusSnapshot } from '@ballast/node';
 import { request, startEtcd, startProcess, type Etcd, type StartedProcess } from '@ballast/testing';
 
 // Smoke test of the example: a real etcd (Debian package etcd-server), two service processes
@@ -35,10 +35,11 @@ test('services register themselves in etcd and the gateway balances over them', 
   const url = gateway.match;
 
   /** Polls the gateway's status page until `done` holds for it (10 s at most). */
-  const statusWhen = async (done: (s: BalancerSnapshot) => boolean): Promise<BalancerSnapshot> => {
+  type ServiceStatus = StatusSnapshot['services'][number];
+  const statusWhen = async (done: (s: ServiceStatus) => boolean): Promise<ServiceStatus> => {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const snapshot = (await request(`${url}/ballast/status`)).json<BalancerSnapshot>();
+      const snapshot = (await request(`${url}/ballast/snapshot.json`)).json<StatusSnapshot>().services[0]!;
       if (done(snapshot) || Date.now() > deadline) return snapshot;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
