@@ -1,3 +1,8 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Balancer, InstanceInput, Logger, StrategyName } from '@ballast/core';
+
 import type { LineLogger } from './log';
 import { lineLogger } from './log';
 import { servicesFromEnv, type Services } from './services';
@@ -33,7 +38,9 @@ export async function runGateway(
   ${gateway.url}/ballast/      the live status page
   ${gateway.url}/metrics       Prometheus metrics`);
     const stop = (): void => {
-      void Promise.all([gateway.close(), ...started.map((upstream) => upstream.close())]).then(() => process.exit(0));
+      void Promise.all([gateway.close(), ...started.map((upstream) => upstream.close())]).then(() =>
+        process.exit(0),
+      );
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -41,4 +48,54 @@ export async function runGateway(
     console.error(`${label} gateway: ${(err as Error).message}`);
     process.exit(1);
   }
+}
+
+/** What each example gateway's `startGateway` takes. */
+export interface GatewayOptions {
+  /** Instances (URLs or `{ id, url }`) of each service; `/<name>` and everything under it goes to it. */
+  readonly services: Readonly<Record<string, readonly InstanceInput[]>>;
+  /** Default: the balancer's default (`adaptive`). */
+  readonly strategy?: StrategyName;
+  readonly host?: string;
+  /** Default 0: a free port. */
+  readonly port?: number;
+  /** Required by the status page when set (Bearer header or `?token=`). */
+  readonly statusToken?: string;
+  readonly logger?: Logger;
+}
+
+/** A running example gateway. */
+export interface RunningGateway {
+  readonly url: string;
+  readonly balancers: readonly Balancer[];
+  close(): Promise<void>;
+}
+
+/**
+ * Listens with `server` and returns the running gateway, whose `close()` stops accepting, then
+ * runs `cleanup` (status page, metrics, proxies).
+ */
+export async function serveGateway(
+  server: http.Server,
+  options: GatewayOptions,
+  balancers: readonly Balancer[],
+  cleanup: () => Promise<unknown>,
+): Promise<RunningGateway> {
+  const { host = '127.0.0.1', port = 0 } = options;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const { port: actual } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${actual}`,
+    balancers,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await cleanup();
+    },
+  };
 }

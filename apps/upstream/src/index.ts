@@ -1,4 +1,10 @@
 export { servicesFromEnv, type ResolvedServices, type Services } from './services';
-export { checkBehaviour, startUpstream, type DemoUpstream, type UpstreamBehaviour, type UpstreamOptions } from './upstream';
+export {
+  checkBehaviour,
+  startUpstream,
+  type DemoUpstream,
+  type UpstreamBehaviour,
+  type UpstreamOptions,
+} from './upstream';
 export { lineLogger, type LineLogger } from './log';
-export { runGateway } from './gateway-main';
+export { runGateway, serveGateway, type GatewayOptions, type RunningGateway } from './gateway-main';

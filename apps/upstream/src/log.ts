@@ -14,7 +14,10 @@ type Level = (typeof LEVELS)[number];
  * instance=... reason=...`), from `level` up. Production code would pass pino instead; Ballast
  * takes any logger of this shape.
  */
-export function lineLogger(level: Level | 'silent' = 'info', write = (line: string) => process.stderr.write(line)): LineLogger {
+export function lineLogger(
+  level: Level | 'silent' = 'info',
+  write = (line: string) => process.stderr.write(line),
+): LineLogger {
   const threshold = level === 'silent' ? LEVELS.length : LEVELS.indexOf(level);
   const at = (name: Level) => (obj: object, msg?: string) => {
     if (LEVELS.indexOf(name) < threshold) return;

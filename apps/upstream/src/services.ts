@@ -33,7 +33,9 @@ export async function servicesFromEnv(
       continue;
     }
     const local = await Promise.all(
-      Array.from({ length: perService }, (_, i) => startUpstream({ name: `${name}-${i + 1}`, latencyMs: 5 + 5 * i })),
+      Array.from({ length: perService }, (_, i) =>
+        startUpstream({ name: `${name}-${i + 1}`, latencyMs: 5 + 5 * i }),
+      ),
     );
     started.push(...local);
     services[name] = local.map((upstream) => upstream.url);

@@ -73,7 +73,8 @@ export function checkBehaviour(behaviour: UpstreamBehaviour): UpstreamBehaviour 
   nonNegative('failAfter', behaviour.failAfter);
   if (!(behaviour.errorRate >= 0 && behaviour.errorRate <= 1))
     throw new RangeError(`errorRate must be in [0, 1], got ${String(behaviour.errorRate)}`);
-  if (!(behaviour.capacity > 0)) throw new RangeError(`capacity must be > 0, got ${String(behaviour.capacity)}`);
+  if (!(behaviour.capacity > 0))
+    throw new RangeError(`capacity must be > 0, got ${String(behaviour.capacity)}`);
   const { load } = behaviour;
   if (load !== false && load !== 'inflight' && !(typeof load === 'number' && load >= 0 && load <= 1))
     throw new RangeError(`load must be a number in [0, 1], 'inflight' or false, got ${String(load)}`);
@@ -112,7 +113,9 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Demo
     req.resume();
     const path = req.url ?? '/';
     if (path === '/healthz') {
-      res.writeHead(failing() ? 503 : 200, { 'content-type': 'text/plain' }).end(failing() ? 'failing\n' : 'ok\n');
+      res
+        .writeHead(failing() ? 503 : 200, { 'content-type': 'text/plain' })
+        .end(failing() ? 'failing\n' : 'ok\n');
       return;
     }
     const fail = failing() || random() < behaviour.errorRate;

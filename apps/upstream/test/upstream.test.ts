@@ -30,7 +30,11 @@ describe('the demo upstream', () => {
 
   test('answers 503 at the configured error rate', async () => {
     let n = 0;
-    upstream = await startUpstream({ latencyMs: 0, errorRate: 0.5, random: () => (n++ % 2 === 0 ? 0.1 : 0.9) });
+    upstream = await startUpstream({
+      latencyMs: 0,
+      errorRate: 0.5,
+      random: () => (n++ % 2 === 0 ? 0.1 : 0.9),
+    });
     const statuses = [];
     for (let i = 0; i < 4; i += 1) statuses.push((await request(`${upstream.url}/`)).status);
     expect(statuses).toEqual([503, 200, 503, 200]);

@@ -20,7 +20,8 @@ export function findSnippets(files: readonly string[]): Snippet[] {
   const found: Snippet[] = [];
   for (const file of files) {
     const text = readFileSync(path.join(ROOT, file), 'utf8');
-    for (const [, name, lang, code] of text.matchAll(MARKER)) found.push({ name: name!, file, lang: lang!, code: code! });
+    for (const [, name, lang, code] of text.matchAll(MARKER))
+      found.push({ name: name!, file, lang: lang!, code: code! });
   }
   return found;
 }

@@ -49,49 +49,56 @@ test('the documentation has runnable snippets, each with a check', () => {
   expect(snippets.map((s) => s.name).sort()).toEqual(Object.keys(CHECKS).sort());
 });
 
-describe.each(snippets.map((s) => [`${s.file}: ${s.name}`, s] as [string, Snippet]))('%s', (_title, snippet) => {
-  let child: ChildProcess | undefined;
-  const upstreams: DemoUpstream[] = [];
-  afterEach(async () => {
-    child?.kill('SIGKILL');
-    await Promise.all(upstreams.map((u) => u.close()));
-  });
-
-  test('runs as written and answers', async () => {
-    const check = CHECKS[snippet.name];
-    if (check === undefined) throw new Error(`no check for snippet ${snippet.name}`);
-    const ports = new Map<number, number>();
-    for (const port of portsOf(snippet.code)) ports.set(port, await freePort());
-    const url = (port: number): string => `http://127.0.0.1:${ports.get(port) ?? port}`;
-    for (const port of check.upstreams ?? [])
-      upstreams.push(await startUpstream({ name: `upstream-${port}`, port: ports.get(port), latencyMs: 1 }));
-
-    mkdirSync(tmp, { recursive: true });
-    const file = path.join(tmp, `${snippet.name}.${snippet.lang === 'ts' ? 'ts' : 'cjs'}`);
-    writeFileSync(file, remapPorts(snippet.code, ports));
-    const running = spawn(process.execPath, ['-r', path.join(ROOT, 'tools/sim/register.cjs'), file], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
+describe.each(snippets.map((s) => [`${s.file}: ${s.name}`, s] as [string, Snippet]))(
+  '%s',
+  (_title, snippet) => {
+    let child: ChildProcess | undefined;
+    const upstreams: DemoUpstream[] = [];
+    afterEach(async () => {
+      child?.kill('SIGKILL');
+      await Promise.all(upstreams.map((u) => u.close()));
     });
-    child = running;
-    let out = '';
-    running.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    running.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    let exited: number | null | undefined;
-    running.once('exit', (code) => (exited = code));
 
-    // Wait until the snippet's gateway answers anything at all (or the snippet dies).
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (exited !== undefined) throw new Error(`the snippet exited with ${String(exited)}; it printed:\n${out}`);
-      if (Date.now() > deadline) throw new Error(`the snippet did not answer within 20 s; it printed:\n${out}`);
-      const up = await request(url(3000)).then(
-        () => true,
-        () => false,
-      );
-      if (up) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await check.verify(url);
-  }, 40_000);
-});
+    test('runs as written and answers', async () => {
+      const check = CHECKS[snippet.name];
+      if (check === undefined) throw new Error(`no check for snippet ${snippet.name}`);
+      const ports = new Map<number, number>();
+      for (const port of portsOf(snippet.code)) ports.set(port, await freePort());
+      const url = (port: number): string => `http://127.0.0.1:${ports.get(port) ?? port}`;
+      for (const port of check.upstreams ?? [])
+        upstreams.push(
+          await startUpstream({ name: `upstream-${port}`, port: ports.get(port), latencyMs: 1 }),
+        );
+
+      mkdirSync(tmp, { recursive: true });
+      const file = path.join(tmp, `${snippet.name}.${snippet.lang === 'ts' ? 'ts' : 'cjs'}`);
+      writeFileSync(file, remapPorts(snippet.code, ports));
+      const running = spawn(process.execPath, ['-r', path.join(ROOT, 'tools/sim/register.cjs'), file], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = running;
+      let out = '';
+      running.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      running.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      let exited: number | null | undefined;
+      running.once('exit', (code) => (exited = code));
+
+      // Wait until the snippet's gateway answers anything at all (or the snippet dies).
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        if (exited !== undefined)
+          throw new Error(`the snippet exited with ${String(exited)}; it printed:\n${out}`);
+        if (Date.now() > deadline)
+          throw new Error(`the snippet did not answer within 20 s; it printed:\n${out}`);
+        const up = await request(url(3000)).then(
+          () => true,
+          () => false,
+        );
+        if (up) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await check.verify(url);
+    }, 40_000);
+  },
+);

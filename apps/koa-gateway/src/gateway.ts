@@ -1,0 +1,61 @@
+import http from 'node:http';
+
+import { balancer, status } from '@ballast/koa';
+import { collectMetrics } from '@ballast/prometheus';
+import Koa from 'koa';
+import { Registry } from 'prom-client';
+
+import { serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
+
+export type { GatewayOptions, RunningGateway };
+
+/**
+ * A Koa gateway: each service at `/<name>` (the upstream sees the full path), the live status
+ * page at `/ballast/`, Prometheus metrics at `/metrics`, and `/healthz` for itself.
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { strategy, logger } = options;
+  const proxies = Object.entries(options.services).map(([service, instances]) =>
+    balancer(
+      { service, instances, strategy, logger },
+      { healthCheck: { path: '/healthz', intervalMs: 2_000 }, logger },
+    ),
+  );
+  const balancers = proxies.map((proxy) => proxy.balancer);
+  const registry = new Registry();
+  const detachMetrics = collectMetrics(balancers, { registry });
+  const page = status(balancers, { token: options.statusToken, path: '/ballast' });
+
+  const app = new Koa();
+  app.use(page);
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/healthz') {
+      ctx.type = 'text/plain';
+      ctx.body = 'ok\n';
+    } else if (ctx.method === 'GET' && ctx.path === '/metrics') {
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
+    } else {
+      await next();
+    }
+  });
+  for (const proxy of proxies) {
+    const prefix = `/${proxy.balancer.service}`;
+    app.use((ctx, next) =>
+      ctx.path === prefix || ctx.path.startsWith(`${prefix}/`) ? proxy(ctx, next) : next(),
+    );
+  }
+
+  const handle = app.callback();
+  const server = http.createServer((req, res) => void handle(req, res));
+  server.on('upgrade', (req, socket, head) => {
+    const target = proxies.find((proxy) => req.url?.startsWith(`/${proxy.balancer.service}`));
+    if (target === undefined) socket.destroy();
+    else void target.upgrade(req, socket, head);
+  });
+  return serveGateway(server, options, balancers, async () => {
+    page.close();
+    detachMetrics();
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+  });
+}
