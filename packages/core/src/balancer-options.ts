@@ -11,6 +11,7 @@ export const OPTION_KEYS = new Set([
   'clock',
   'random',
   'logger',
+  'discovery',
 ]);
 
 export function parseService(value: unknown): string {

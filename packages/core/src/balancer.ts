@@ -1,6 +1,7 @@
 import { OPTION_KEYS, parseFunction, parseLogger, parseService } from './balancer-options';
 import { defaultClock, type Clock } from './clock';
 import { LeaseImpl } from './lease';
+import { DiscoveryFeed, parseDiscovery, type DiscoveryHost } from './discovery';
 import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
 import { Events } from './events';
 import { parseHealthOptions } from './health/options';
@@ -52,7 +53,7 @@ interface PickState {
   readonly random: Random;
 }
 
-class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
+class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost {
   readonly service: string;
   readonly random: Random;
   membersVersion = 0;
@@ -84,6 +85,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   /** Copy on write, like listeners; undefined when there is none. */
   private releaseObservers: readonly ReleaseObserver[] | undefined;
   private hasRetryListeners = false;
+  private readonly feed: DiscoveryFeed | undefined;
+  /** Whether instances differ in priority, as of `tiersVersion` (a membersVersion). */
+  private tiered = false;
+  private tiersVersion = -1;
 
   constructor(options: BalancerOptions) {
     const raw: unknown = options;
@@ -121,6 +126,12 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
         throw new InvalidConfigError(`instances[${i}].id`, spec.id, 'duplicate instance id');
       this.insert(spec, now, false);
     }
+    // Last: a source may deliver its first list from inside subscribe().
+    this.feed =
+      options.discovery === undefined
+        ? undefined
+        : new DiscoveryFeed(parseDiscovery(options.discovery), this);
+    this.feed?.start();
   }
 
   get strategy(): string {
@@ -273,6 +284,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     }
     if (valid.zone !== undefined) member.zone = valid.zone;
     if (valid.metadata !== undefined) member.metadata = valid.metadata;
+    if (valid.priority !== undefined) member.priority = valid.priority;
     this.membersChanged();
     this.events.emit('instance-updated', { service: this.service, instance: member });
     this.logger.info(
@@ -282,8 +294,22 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
     return member;
   }
 
-  get(id: string): Instance | undefined {
+  get(id: string): Member | undefined {
     return this.byId.get(id);
+  }
+
+  insertDiscovered(spec: InstanceSpec, warm: boolean): void {
+    this.insert(spec, this.clock(), warm);
+  }
+
+  reconfigure(member: Member, spec: InstanceSpec): void {
+    member.weight = spec.weight;
+    member.effectiveWeight = spec.weight * member.slowStartFactor * member.loadFactor;
+    member.zone = spec.zone;
+    member.metadata = spec.metadata;
+    member.priority = spec.priority;
+    this.membersChanged();
+    this.events.emit('instance-updated', { service: this.service, instance: member });
   }
 
   instances(): readonly Instance[] {
@@ -301,6 +327,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
       activeStrategy: active,
       panic: this.tracker.panic,
       instances,
+      ...(this.feed === undefined ? {} : { discovery: this.feed.snapshot() }),
     };
   }
 
@@ -334,6 +361,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.feed?.stop();
     this.events.clear();
     this.releaseObservers = undefined;
     this.listenersChanged();
@@ -390,7 +418,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   ): NoInstanceError {
     const reason =
       this.list.length === 0
-        ? 'the pool is empty'
+        ? this.feed?.waiting === true
+          ? 'the pool is empty until discovery delivers its first list'
+          : 'the pool is empty'
         : this.pool.length === 0
           ? this.tracker.panic && this.tracker.config.failOnPanic
             ? `panic: too few of ${this.list.length} instances are healthy (failOnPanic)`
@@ -446,9 +476,35 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost {
   }
 
   private rebuildPool(): void {
-    this.pool = this.tracker.buildPool(this.list);
+    if (this.tiersVersion !== this.membersVersion) {
+      this.tiersVersion = this.membersVersion;
+      const first = this.list[0]?.priority;
+      this.tiered = this.list.some((m) => m.priority !== first);
+    }
+    this.pool = this.tracker.buildPool(this.tiered ? this.activeTier() : this.list);
     this.subpools.clear();
     this.poolDirty = false;
+  }
+
+  /**
+   * Priority tiers, as Envoy's priority levels and DNS SRV priorities: the lowest priority that
+   * has a healthy (or slow-starting) instance serves alone; the others stand by. With none
+   * healthy in any tier, every instance is handed over and the health model's panic rule
+   * applies to all of them. Runs on a pool rebuild, never per pick.
+   */
+  private activeTier(): Member[] {
+    let best = Infinity;
+    for (const m of this.list) {
+      if (m.priority < best && (m.state === 'healthy' || m.state === 'slow-start')) best = m.priority;
+    }
+    if (best === Infinity) return this.list;
+    const tier: Member[] = [];
+    for (const m of this.list) {
+      if (m.priority === best) tier.push(m);
+      // Consistent hashing reads `eligible` over every member.
+      else m.eligible = false;
+    }
+    return tier;
   }
 
   private subpool(match: Readonly<Record<string, string>>): Member[] {
@@ -482,6 +538,7 @@ function snapshotOf(m: Member): InstanceSnapshot {
     effectiveWeight: m.effectiveWeight,
     ...(m.zone === undefined ? {} : { zone: m.zone }),
     metadata: { ...m.metadata },
+    priority: m.priority,
     inflight: m.inflight,
     health: m.health,
     state: m.state,

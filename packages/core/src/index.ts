@@ -10,12 +10,16 @@ export { isConnectFailure } from './failures';
 export { parseLogger } from './balancer-options';
 export { defaultRandom, seededRandom, type Random } from './random';
 export { STRATEGY_NAMES } from './strategies';
+export { validateInstance } from './instance';
 export type {
   Balancer,
   BalancerEventName,
   BalancerEvents,
   BalancerOptions,
   BalancerSnapshot,
+  Discovery,
+  DiscoverySink,
+  DiscoverySnapshot,
   HealthOptions,
   Instance,
   InstanceConfig,

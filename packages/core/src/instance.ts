@@ -1,5 +1,5 @@
 import { fieldPath, InvalidConfigError } from './errors';
-import type { Instance, InstanceInput, InstancePatch, InstanceState } from './types';
+import type { Instance, InstanceConfig, InstanceInput, InstancePatch, InstanceState } from './types';
 
 const MAX_ID_LENGTH = 256;
 const MAX_ZONE_LENGTH = 128;
@@ -8,7 +8,9 @@ const MAX_METADATA_KEY_LENGTH = 128;
 const MAX_METADATA_VALUE_LENGTH = 1024;
 /** Weights above this carry no extra meaning and only invite float trouble. */
 const MAX_WEIGHT = 1e6;
-const INSTANCE_KEYS = new Set(['id', 'url', 'weight', 'zone', 'metadata']);
+const INSTANCE_KEYS = new Set(['id', 'url', 'weight', 'zone', 'metadata', 'priority']);
+/** Priority tiers beyond this carry no extra meaning (DNS SRV priorities are 16-bit). */
+const MAX_PRIORITY = 65_535;
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A validated instance configuration. */
@@ -18,6 +20,7 @@ export interface InstanceSpec {
   readonly weight: number;
   readonly zone: string | undefined;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly priority: number;
 }
 
 /**
@@ -30,7 +33,7 @@ export function parseInstance(input: InstanceInput, field: string): InstanceSpec
     throw new InvalidConfigError(
       field,
       input,
-      'expected a URL string or { url, id?, weight?, zone?, metadata? }',
+      'expected a URL string or { url, id?, weight?, zone?, metadata?, priority? }',
     );
   for (const key of Object.keys(input)) {
     if (!INSTANCE_KEYS.has(key))
@@ -49,24 +52,56 @@ export function parseInstance(input: InstanceInput, field: string): InstanceSpec
     zone: input.zone === undefined ? undefined : checkString(input.zone, `${field}.zone`, MAX_ZONE_LENGTH),
     metadata:
       input.metadata === undefined ? EMPTY_METADATA : parseMetadata(input.metadata, `${field}.metadata`),
+    priority: input.priority === undefined ? 0 : parsePriority(input.priority, `${field}.priority`),
+  };
+}
+
+/**
+ * Validates one instance as `createBalancer` validates `instances`, for code that takes instances
+ * from elsewhere (a registry, a file) and wants the same errors up front. Returns it normalised
+ * (id defaulted to the URL's origin, weight to 1, priority to 0); throws `InvalidConfigError`
+ * naming the exact field under `field`.
+ *
+ * @example
+ * validateInstance({ url: 'http://10.0.0.1:3000', weight: 2 }); // { id: 'http://10.0.0.1:3000', ... }
+ * validateInstance({ url: 'ftp://x' }); // throws: Invalid instance.url: "ftp://x" (...)
+ */
+export function validateInstance(
+  input: unknown,
+  field = 'instance',
+): InstanceConfig & { readonly id: string } {
+  const spec = parseInstance(input as InstanceInput, field);
+  return {
+    id: spec.id,
+    url: spec.url,
+    weight: spec.weight,
+    ...(spec.zone === undefined ? {} : { zone: spec.zone }),
+    metadata: { ...spec.metadata },
+    priority: spec.priority,
   };
 }
 
 /** Validates an `update()` patch; returns only the fields it sets. */
 export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
   if (!isPlainObject(patch))
-    throw new InvalidConfigError(field, patch, 'expected { weight?, zone?, metadata? }');
-  const out: { weight?: number; zone?: string; metadata?: Readonly<Record<string, string>> } = {};
+    throw new InvalidConfigError(field, patch, 'expected { weight?, zone?, metadata?, priority? }');
+  const out: {
+    weight?: number;
+    zone?: string;
+    metadata?: Readonly<Record<string, string>>;
+    priority?: number;
+  } = {};
   for (const key of Object.keys(patch)) {
     const value = (patch as Record<string, unknown>)[key];
     if (key === 'weight') out.weight = parseWeight(value, `${field}.weight`);
     else if (key === 'zone') out.zone = checkString(value, `${field}.zone`, MAX_ZONE_LENGTH);
     else if (key === 'metadata') out.metadata = parseMetadata(value, `${field}.metadata`);
+    else if (key === 'priority') out.priority = parsePriority(value, `${field}.priority`);
     else
       throw new InvalidConfigError(
         fieldPath(field, key),
         value,
-        'only weight, zone and metadata can be updated',
+        'only weight, zone, metadata and priority can be updated',
       );
   }
   return out;
@@ -75,6 +110,13 @@ export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
 export function parseWeight(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_WEIGHT) {
     throw new InvalidConfigError(field, value, `expected a finite number > 0 and <= ${MAX_WEIGHT}`);
+  }
+  return value;
+}
+
+function parsePriority(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_PRIORITY) {
+    throw new InvalidConfigError(field, value, `expected an integer from 0 to ${MAX_PRIORITY}`);
   }
   return value;
 }
@@ -155,6 +197,7 @@ export class Member implements Instance {
   effectiveWeight: number;
   zone: string | undefined;
   metadata: Readonly<Record<string, string>>;
+  priority: number;
   /** Stable small integer, unique among the balancer's live members; strategies index arrays by it. */
   readonly slot: number;
 
@@ -218,6 +261,7 @@ export class Member implements Instance {
     this.effectiveWeight = spec.weight;
     this.zone = spec.zone;
     this.metadata = spec.metadata;
+    this.priority = spec.priority;
     this.slot = slot;
     this.addedAt = now;
     this.lastOutcomeAt = now;

@@ -17,6 +17,11 @@ export interface InstanceConfig {
   readonly zone?: string;
   /** Flat string-to-string labels, matchable through `pick({ match })`. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Priority tier, an integer >= 0 (default 0; lower is preferred, like DNS SRV priority and
+   * Envoy's priority levels): picks go to the lowest tier that has a healthy instance.
+   */
+  readonly priority?: number;
 }
 
 /** The lifecycle state of an instance as reported by `snapshot()`. */
@@ -35,6 +40,8 @@ export interface Instance {
   readonly effectiveWeight: number;
   readonly zone: string | undefined;
   readonly metadata: Readonly<Record<string, string>>;
+  /** Priority tier (0 is preferred); see `InstanceConfig.priority`. */
+  readonly priority: number;
   /** Requests picked and not yet released. */
   readonly inflight: number;
   /** Released requests, in total and those that failed. */
@@ -195,6 +202,12 @@ export interface BalancerOptions {
   readonly random?: Random;
   /** pino-compatible logger. Default: silent. */
   readonly logger?: Logger;
+  /**
+   * A source of instances that change over time (DNS, etcd...), beside or instead of
+   * `instances`. The balancer subscribes at creation and unsubscribes on `close()`; see
+   * `Discovery`.
+   */
+  readonly discovery?: Discovery;
 }
 
 /** One instance in a snapshot: plain JSON. */
@@ -205,6 +218,7 @@ export interface InstanceSnapshot {
   readonly effectiveWeight: number;
   readonly zone?: string;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly priority: number;
   readonly inflight: number;
   readonly health: number;
   readonly state: InstanceState;
@@ -223,6 +237,8 @@ export interface BalancerSnapshot {
   /** Whether too few instances are healthy and the balancer spreads over all of them. */
   readonly panic: boolean;
   readonly instances: readonly InstanceSnapshot[];
+  /** The discovery source's state, when the balancer has one. */
+  readonly discovery?: DiscoverySnapshot;
 }
 
 /** Event names and the payload each carries. */
@@ -264,6 +280,28 @@ export interface BalancerEvents {
     readonly reason: string;
     readonly signals: Readonly<Record<string, number>>;
   };
+  /** A discovery list was applied (also when nothing changed: it confirms the list is fresh). */
+  'discovery-update': {
+    readonly service: string;
+    readonly source: string;
+    readonly added: number;
+    readonly removed: number;
+    readonly updated: number;
+    /** Entries skipped as invalid (each one logged as a warning). */
+    readonly skipped: number;
+    /** Discovered instances after the update. */
+    readonly total: number;
+  };
+  /** The discovery source failed; the last good list keeps serving. */
+  'discovery-error': {
+    readonly service: string;
+    readonly source: string;
+    readonly error: unknown;
+    /** Consecutive failures, this one included. */
+    readonly failures: number;
+    /** Discovered instances kept from the last good list. */
+    readonly kept: number;
+  };
   /** A pick with `retry: true` succeeded: the request is tried again, on `lease.instance`. */
   retry: { readonly service: string; readonly lease: Lease };
   /** A pick (not a retry) found no instance and threw `NoInstanceError`. */
@@ -288,6 +326,70 @@ export interface InstancePatch {
   readonly weight?: number;
   readonly zone?: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  readonly priority?: number;
+}
+
+/**
+ * What a discovery source reports to. The balancer hands one to `Discovery.subscribe`.
+ */
+export interface DiscoverySink {
+  /**
+   * The complete current list (state of the world, not a delta). Entries are validated like
+   * `instances` configuration: an invalid one is skipped with a warning and never throws. The
+   * balancer applies the difference by id: instances that stay keep what they learned, new
+   * ones slow-start, removed ones drain. A non-empty list with no valid entry counts as a
+   * failure (the last good list stays); an empty list empties the discovered part of the pool,
+   * so a source must report "could not look" through `error()`, never as an empty list.
+   */
+  update(instances: readonly unknown[]): void;
+  /** The source could not get a list; the last good list keeps serving. Never throws. */
+  error(error: unknown): void;
+  /** The balancer's logger, for the source's own warnings (an entry it could not even parse). */
+  readonly logger: Logger;
+  /** The balancer's service name, for those log lines. */
+  readonly service: string;
+}
+
+/**
+ * A source of instances: DNS (`dnsDiscovery` in `@ballast/node`), etcd (`@ballast/etcd`) or your
+ * own. The source is the active part: it owns its timers, watches and connections, starts them
+ * in `subscribe` and stops them in the function `subscribe` returns. Each subscription is
+ * independent, so one source may feed several balancers.
+ *
+ * @example
+ * const fixed: Discovery = {
+ *   name: 'fixed',
+ *   subscribe(sink) {
+ *     sink.update([{ id: 'a', url: 'http://10.0.0.1:3000' }]);
+ *     return () => {};
+ *   },
+ * };
+ * createBalancer({ discovery: fixed });
+ */
+export interface Discovery {
+  /** Names the source in logs, events and snapshots, e.g. `dns:_http._tcp.users.internal`. */
+  readonly name: string;
+  /** Starts feeding `sink`; returns the function that stops it (called by `balancer.close()`). */
+  subscribe(sink: DiscoverySink): () => void;
+}
+
+/** The discovery part of a snapshot. */
+export interface DiscoverySnapshot {
+  readonly source: string;
+  /** `pending` until the first list; `ok` after a good one; `failing` since a failure. */
+  readonly state: 'pending' | 'ok' | 'failing';
+  /** Discovered instances in the pool (static `instances` not counted). */
+  readonly instances: number;
+  readonly updates: number;
+  readonly errors: number;
+  /** Consecutive failures since the last good list. */
+  readonly failures: number;
+  /** Entries skipped as invalid in the last list. */
+  readonly skipped: number;
+  /** Ms since the last good list, on the balancer's clock (absent before the first). */
+  readonly sinceUpdateMs?: number;
+  /** The last failure's message (absent if there was none). */
+  readonly lastError?: string;
 }
 
 /** A load balancer for one upstream service. */

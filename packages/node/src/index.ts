@@ -14,6 +14,7 @@ export {
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
 export { isBalancer, resolveTarget } from './target';
+export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
 export {
   createStatusHandler,
   type StatusAnswer,

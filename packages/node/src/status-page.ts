@@ -169,6 +169,12 @@ const SCRIPT = `
     var healthy = svc.instances.filter(function (i) { return i.level !== 'trouble'; }).length;
     head.appendChild(el('span', 'meta', healthy + ' of ' + svc.instances.length + ' instances serving'));
     if (svc.panic) head.appendChild(el('span', 'badge trouble', SYMBOL.trouble + ' panic: balancing over all instances'));
+    if (svc.discovery) {
+      var d = svc.discovery;
+      var dLevel = d.state === 'failing' ? 'warn' : 'ok';
+      var dText = d.state === 'failing' ? ' failing (' + d.lastError + '), keeping the last list' : ' ' + d.state;
+      head.appendChild(el('span', 'badge discovery ' + dLevel, SYMBOL[dLevel] + ' ' + d.source + dText));
+    }
     section.appendChild(head);
     var table = el('table');
     var tr = el('tr');

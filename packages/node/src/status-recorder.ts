@@ -1,4 +1,4 @@
-import type { Balancer, BalancerEvents, Instance, InstanceSnapshot } from '@ballast/core';
+import type { Balancer, BalancerEvents, DiscoverySnapshot, Instance, InstanceSnapshot } from '@ballast/core';
 import { InstanceWindow, type RecentFigures, type Series } from './status-window';
 
 /** How many strategy switches and state changes a service remembers. */
@@ -41,6 +41,8 @@ export interface ServiceStatus {
   /** Instance state changes, oldest first (up to 50). */
   readonly changes: readonly StatusChange[];
   readonly instances: readonly InstanceStatus[];
+  /** The discovery source's state, for a balancer fed by one (DNS, etcd...). */
+  readonly discovery?: DiscoverySnapshot;
 }
 
 const NO_FIGURES: RecentFigures = {
@@ -167,6 +169,8 @@ export class ServiceRecorder {
       };
     });
     const troubled = instances.filter((i) => i.level === 'trouble').length;
+    // A failing registry is worth a look even while the last good list serves well.
+    const discoveryFailing = snapshot.discovery?.state === 'failing';
     return {
       service: snapshot.service,
       strategy: snapshot.strategy,
@@ -175,12 +179,13 @@ export class ServiceRecorder {
       level:
         snapshot.panic || (troubled > 0 && troubled === instances.length)
           ? 'trouble'
-          : troubled > 0
+          : troubled > 0 || discoveryFailing
             ? 'warn'
             : 'ok',
       switches: this.switches.slice(),
       changes: this.changes.slice(),
       instances,
+      ...(snapshot.discovery === undefined ? {} : { discovery: snapshot.discovery }),
     };
   }
 }

@@ -15,8 +15,9 @@ export function isBalancer(value: unknown): value is Balancer {
 /**
  * What an adapter hands to `createProxy`: an existing balancer as it is; options with what they
  * leave out taken from the environment, `BALLAST_INSTANCES` (comma-separated URLs) and
- * `BALLAST_STRATEGY`. Throws `InvalidConfigError` naming both variables when neither the options
- * nor the environment give instances.
+ * `BALLAST_STRATEGY`. Options with `instances` or a `discovery` source keep them. Throws
+ * `InvalidConfigError` naming both variables when neither the options nor the environment give
+ * instances.
  *
  * @example
  * ```ts
@@ -33,7 +34,7 @@ export function resolveTarget(
   // Core validates the name, and its error names the field and the value.
   const strategy = env.BALLAST_STRATEGY?.trim() as StrategyName | undefined;
   const fromEnv = options.strategy === undefined && strategy ? { strategy } : {};
-  if (options.instances !== undefined) return { ...options, ...fromEnv };
+  if (options.instances !== undefined || options.discovery !== undefined) return { ...options, ...fromEnv };
 
   const raw = env.BALLAST_INSTANCES;
   const instances = (raw ?? '')

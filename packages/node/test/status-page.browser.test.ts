@@ -215,3 +215,36 @@ test('with a wrong token the browser gets the bare 401 and no page', async () =>
     balancer.close();
   }
 });
+
+test('a balancer fed by discovery shows its source, and a failing source as a warning', async () => {
+  let fail: (error: Error) => void = () => {};
+  const balancer = createBalancer({
+    service: 'users',
+    discovery: {
+      name: 'dns:SRV:_http._tcp.users.test',
+      subscribe(sink) {
+        sink.update([{ id: 'a', url: 'http://127.0.0.1:1' }]);
+        fail = (error) => sink.error(error);
+        return () => {};
+      },
+    },
+  });
+  const handler = createStatusHandler(balancer);
+  const status = await listen(handler);
+  try {
+    const { page, errors } = await openPage(`${status.url}/`);
+    const badge = page.locator('.badge.discovery');
+    await expect(badge.textContent()).resolves.toMatch(/dns:SRV:_http\._tcp\.users\.test ok$/);
+    fail(new Error('SERVFAIL'));
+    await page.waitForFunction(() =>
+      /failing \(SERVFAIL\)/.test(document.querySelector('.badge.discovery')?.textContent ?? ''),
+    );
+    expect(await badge.getAttribute('class')).toContain('warn');
+    await expect(page.locator('tr[data-instance="a"]').count()).resolves.toBe(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    handler.close();
+    balancer.close();
+  }
+});

@@ -1,4 +1,4 @@
-import { InvalidConfigError, type Balancer, type InstanceState } from '@ballast/core';
+import { InvalidConfigError, type Balancer, type DiscoverySnapshot, type InstanceState } from '@ballast/core';
 import { Counter, Gauge, type Metric } from 'prom-client';
 import { Attachment } from './attachment';
 import type { Series } from './series';
@@ -8,6 +8,7 @@ import type { MetricsConfig } from './options';
 import type { AnyRegistry } from './types';
 
 const STATES: readonly InstanceState[] = ['healthy', 'slow-start', 'unhealthy', 'ejected', 'draining'];
+const DISCOVERY_STATES: readonly DiscoverySnapshot['state'][] = ['pending', 'ok', 'failing'];
 
 /**
  * Where the hubs of a registry are kept: on the registry itself, under a global symbol, so two
@@ -61,6 +62,8 @@ export class Hub {
   private readonly ejected: Gauge;
   private readonly instances: Gauge;
   private readonly strategy: Gauge;
+  private readonly discoveryState: Gauge;
+  private readonly discoveryAge: Gauge;
 
   constructor(readonly config: MetricsConfig) {
     const { registry, prefix, metadataLabels } = config;
@@ -76,6 +79,8 @@ export class Hub {
       'strategy_switches_total',
       'retries_total',
       'no_instance_total',
+      'discovery_state',
+      'discovery_update_age_seconds',
     ];
     for (const name of names) {
       if (registry.getSingleMetric(prefix + name) !== undefined)
@@ -115,6 +120,14 @@ export class Hub {
     this.switches = counter('strategy_switches_total', 'Switches of the adaptive strategy', ['service']);
     this.retries = counter('retries_total', 'Requests retried on another instance', ['service']);
     this.noInstance = counter('no_instance_total', 'Picks that found no instance', ['service']);
+    this.discoveryState = gauge('discovery_state', "The discovery source's state: 1 for the current one", [
+      'service',
+      'source',
+      'state',
+    ]);
+    this.discoveryAge = gauge('discovery_update_age_seconds', 'Seconds since the last good discovery list', [
+      'service',
+    ]);
   }
 
   /** Starts reporting `balancer`, or counts one more user of it. */
@@ -160,7 +173,15 @@ export class Hub {
     queueMicrotask(() => {
       this.prepared = false;
     });
-    for (const gauge of [this.inflight, this.health, this.ejected, this.instances, this.strategy])
+    for (const gauge of [
+      this.inflight,
+      this.health,
+      this.ejected,
+      this.instances,
+      this.strategy,
+      this.discoveryState,
+      this.discoveryAge,
+    ])
       gauge.reset();
     for (const attachment of this.attachments.values()) {
       this.flush(attachment);
@@ -222,6 +243,14 @@ export class Hub {
     attachment.strategies.add(snapshot.activeStrategy);
     for (const strategy of attachment.strategies)
       this.strategy.set({ service, strategy }, strategy === snapshot.activeStrategy ? 1 : 0);
+    const discovery = snapshot.discovery;
+    if (discovery !== undefined) {
+      const source = discovery.source;
+      for (const state of DISCOVERY_STATES)
+        this.discoveryState.set({ service, source, state }, state === discovery.state ? 1 : 0);
+      if (discovery.sinceUpdateMs !== undefined)
+        this.discoveryAge.set({ service }, discovery.sinceUpdateMs / 1000);
+    }
   }
 }
 

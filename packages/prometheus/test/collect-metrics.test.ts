@@ -6,6 +6,7 @@ import {
   seededRandom,
   type Balancer,
   type BalancerOptions,
+  type DiscoverySink,
 } from '@ballast/core';
 import { Counter, register as globalRegistry, Registry, type OpenMetricsContentType } from 'prom-client';
 import { collectMetrics } from '../src';
@@ -178,6 +179,43 @@ describe('collectMetrics', () => {
     expect(value(samples, 'ballast_instance_health', { instance: 'b' })).toBeLessThan(1);
     expect(value(samples, 'ballast_instances', { service: 'users', state: 'healthy' })).toBe(1);
     expect(value(samples, 'ballast_instances', { service: 'users', state: 'ejected' })).toBe(1);
+  });
+
+  it('reports the discovery state and the age of the last good list, for a balancer fed by discovery', async () => {
+    const clock = manualClock();
+    let sink: DiscoverySink | undefined;
+    const users = createBalancer({
+      service: 'users',
+      clock,
+      discovery: {
+        name: 'etcd:/ballast/services/users/',
+        subscribe(s) {
+          sink = s;
+          return () => {};
+        },
+      },
+    });
+    const registry = new Registry();
+    collectMetrics(users, { registry });
+    const source = 'etcd:/ballast/services/users/';
+    let samples = await scrape(registry);
+    expect(value(samples, 'ballast_discovery_state', { service: 'users', source, state: 'pending' })).toBe(1);
+    expect(value(samples, 'ballast_discovery_update_age_seconds', { service: 'users' })).toBeUndefined();
+
+    sink!.update([{ id: 'a', url: 'http://10.0.0.1:3000' }]);
+    clock.advance(1_500);
+    sink!.error(new Error('etcd unavailable'));
+    samples = await scrape(registry);
+    expect(value(samples, 'ballast_discovery_state', { service: 'users', source, state: 'failing' })).toBe(1);
+    expect(value(samples, 'ballast_discovery_state', { service: 'users', source, state: 'ok' })).toBe(0);
+    expect(value(samples, 'ballast_discovery_update_age_seconds', { service: 'users' })).toBe(1.5);
+    expect(value(samples, 'ballast_instances', { service: 'users', state: 'healthy' })).toBe(1);
+
+    // A balancer without discovery has no discovery series.
+    collectMetrics(balancer({ service: 'orders' }), { registry });
+    samples = await scrape(registry);
+    expect(value(samples, 'ballast_discovery_update_age_seconds', { service: 'orders' })).toBeUndefined();
+    users.close();
   });
 
   it('counts retries and picks that found no instance, and adaptive strategy switches', async () => {

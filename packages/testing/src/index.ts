@@ -32,5 +32,14 @@ export {
 } from './upstream';
 export { runReadmeExample, type ExampleOutput } from './readme';
 export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
+export {
+  freePort,
+  requireBinary,
+  startDnsmasq,
+  startEtcd,
+  type DnsRecords,
+  type Dnsmasq,
+  type Etcd,
+} from './registries';
 export { startProcess, type StartedProcess } from './process';
 export { testExampleGateway } from './example-gateway';

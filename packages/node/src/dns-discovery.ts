@@ -1,0 +1,225 @@
+/**
+ * DNS discovery: the membership that Kubernetes headless services, Consul and plain zone files
+ * publish, polled every `intervalMs`. SRV records (RFC 2782) give each instance's target, port,
+ * weight and priority; A or AAAA records give addresses to which the configured port is added.
+ * Each poll hands the balancer the complete list and it applies the difference, so instances that
+ * stay keep their health. A failed lookup (timeout, SERVFAIL, NXDOMAIN, no records) is reported
+ * as a discovery failure: the last good list keeps serving; DNS never empties a pool.
+ */
+import { isIP } from 'node:net';
+import { promises as dns } from 'node:dns';
+import { InvalidConfigError, type Discovery, type DiscoverySink, type InstanceConfig } from '@ballast/core';
+
+/** The part of `node:dns`'s `promises.Resolver` that DNS discovery uses. */
+export type DnsResolver = Pick<dns.Resolver, 'resolveSrv' | 'resolve4' | 'resolve6'>;
+
+/** Options of `dnsDiscovery`. */
+export interface DnsDiscoveryOptions {
+  /** The name to look up: `_http._tcp.users.default.svc.cluster.local` for SRV, a host name for A/AAAA. */
+  readonly name: string;
+  /** Record type. Default `SRV`. */
+  readonly type?: 'SRV' | 'A' | 'AAAA';
+  /** Port of every instance, required for A and AAAA (SRV records carry their own). */
+  readonly port?: number;
+  /** URL scheme of the instances. Default `http`. */
+  readonly protocol?: 'http' | 'https';
+  /** Time between lookups, in ms. Default 5 000. */
+  readonly intervalMs?: number;
+  /**
+   * A `node:dns` `promises.Resolver`, to ask your own servers (`resolver.setServers([...])`).
+   * Default: a resolver of the system's servers, with a `timeoutMs` per try.
+   */
+  readonly resolver?: DnsResolver;
+  /** Per-try timeout of the default resolver, in ms. Default 2 000. */
+  readonly timeoutMs?: number;
+  /**
+   * SRV only: resolve each target to its addresses through the same resolver (default true), so
+   * names that only your DNS server knows work and the proxy connects to what DNS said. With
+   * `false` the URL keeps the target host name (for TLS with SNI), left to the system resolver.
+   */
+  readonly resolveTargets?: boolean;
+}
+
+const KEYS = ['name', 'type', 'port', 'protocol', 'intervalMs', 'resolver', 'timeoutMs', 'resolveTargets'];
+const TYPES = ['SRV', 'A', 'AAAA'] as const;
+/** A weight-0 SRV record (RFC 2782: "a very small chance of being selected") gets this weight. */
+const ZERO_WEIGHT = 0.01;
+/** Longest timer Node accepts (about 24.8 days). */
+const MAX_MS = 2_147_483_647;
+
+interface DnsConfig {
+  readonly name: string;
+  readonly type: (typeof TYPES)[number];
+  readonly port: number;
+  readonly protocol: 'http' | 'https';
+  readonly intervalMs: number;
+  readonly resolver: DnsResolver | undefined;
+  readonly timeoutMs: number;
+  readonly resolveTargets: boolean;
+}
+
+/**
+ * A discovery source that polls DNS. Give it to `createBalancer({ discovery })` (or an adapter's
+ * `balancer({ discovery })`); the balancer starts it and `balancer.close()` stops it. Timers are
+ * unref'd. Throws `InvalidConfigError` naming the option if one is invalid.
+ *
+ * @example
+ * ```ts
+ * const resolver = new dns.promises.Resolver();
+ * resolver.setServers(['10.0.0.53']);
+ * const balancer = createBalancer({
+ *   service: 'users',
+ *   discovery: dnsDiscovery({ name: '_http._tcp.users.internal', resolver, intervalMs: 10_000 }),
+ * });
+ * ```
+ */
+export function dnsDiscovery(options: DnsDiscoveryOptions): Discovery {
+  const config = parseDnsOptions(options);
+  const name = `dns:${config.type}:${config.name}`;
+  return {
+    name,
+    subscribe(sink) {
+      const own =
+        config.resolver === undefined ? new dns.Resolver({ timeout: config.timeoutMs, tries: 2 }) : undefined;
+      const resolver = own ?? config.resolver!;
+      let stopped = false;
+      let timer: NodeJS.Timeout | undefined;
+      const poll = async (): Promise<void> => {
+        timer = undefined;
+        try {
+          const list = await lookup(config, resolver, sink, name);
+          if (!stopped) sink.update(list);
+        } catch (error) {
+          if (!stopped) sink.error(error);
+        }
+        if (stopped) return;
+        timer = setTimeout(() => void poll(), config.intervalMs);
+        timer.unref();
+      };
+      void poll();
+      return () => {
+        stopped = true;
+        if (timer !== undefined) clearTimeout(timer);
+        // Our own resolver's pending queries end now; a user's resolver is theirs to manage.
+        own?.cancel();
+      };
+    },
+  };
+}
+
+async function lookup(
+  config: DnsConfig,
+  resolver: DnsResolver,
+  sink: DiscoverySink,
+  source: string,
+): Promise<InstanceConfig[]> {
+  if (config.type === 'A' || config.type === 'AAAA') {
+    const addresses =
+      config.type === 'A' ? await resolver.resolve4(config.name) : await resolver.resolve6(config.name);
+    return addresses.map((address) => instance(config, address, config.port, 1, 0));
+  }
+  const records = await resolver.resolveSrv(config.name);
+  if (!config.resolveTargets) {
+    return records.map((r) => instance(config, r.name, r.port, r.weight, r.priority));
+  }
+  const targets = [...new Set(records.map((r) => r.name))];
+  const addresses = new Map<string, string[]>();
+  let lastError: unknown;
+  await Promise.all(
+    targets.map(async (target) => {
+      try {
+        addresses.set(target, await resolveHost(resolver, target));
+      } catch (error) {
+        lastError = error;
+        sink.logger.warn(
+          { service: sink.service, source, target, err: error },
+          'ballast: SRV target did not resolve; skipped',
+        );
+      }
+    }),
+  );
+  // Not one target resolved: that is a failed lookup, not an empty service.
+  if (addresses.size === 0) throw lastError;
+  const list: InstanceConfig[] = [];
+  for (const r of records) {
+    const found = addresses.get(r.name);
+    if (found === undefined) continue;
+    for (const address of found) {
+      const one = instance(config, address, r.port, r.weight, r.priority);
+      // One id per SRV target and port, stable while its address changes; several addresses
+      // behind one target each get their own.
+      const id = found.length === 1 ? `${r.name}:${r.port}` : `${r.name}:${r.port}/${address}`;
+      list.push({ ...one, id, metadata: { target: r.name } });
+    }
+  }
+  return list;
+}
+
+async function resolveHost(resolver: DnsResolver, host: string): Promise<string[]> {
+  if (isIP(host) !== 0) return [host];
+  try {
+    return await resolver.resolve4(host);
+  } catch (error) {
+    try {
+      return await resolver.resolve6(host);
+    } catch {
+      throw error;
+    }
+  }
+}
+
+function instance(
+  config: DnsConfig,
+  host: string,
+  port: number,
+  weight: number,
+  priority: number,
+): InstanceConfig {
+  const authority = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  return {
+    id: authority,
+    url: `${config.protocol}://${authority}`,
+    weight: weight > 0 ? weight : ZERO_WEIGHT,
+    priority,
+  };
+}
+
+function parseDnsOptions(options: DnsDiscoveryOptions): DnsConfig {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new InvalidConfigError('dnsDiscovery', options, 'expected an options object');
+  const raw = options as unknown as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!KEYS.includes(key))
+      throw new InvalidConfigError(key, raw[key], `unknown option; expected one of ${KEYS.join(', ')}`);
+  }
+  const { name, type = 'SRV', port, protocol = 'http', intervalMs = 5_000, timeoutMs = 2_000 } = options;
+  const { resolver, resolveTargets = true } = options;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 253)
+    throw new InvalidConfigError('name', name, 'expected a DNS name of 1 to 253 characters');
+  if (!(TYPES as readonly unknown[]).includes(type))
+    throw new InvalidConfigError('type', type, `expected one of ${TYPES.join(', ')}`);
+  if (type === 'SRV' && port !== undefined)
+    throw new InvalidConfigError('port', port, 'SRV records carry the port; set port only for A or AAAA');
+  if (type !== 'SRV' && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535))
+    throw new InvalidConfigError('port', port, `expected an integer from 1 to 65535 (required for ${type})`);
+  if (protocol !== 'http' && protocol !== 'https')
+    throw new InvalidConfigError('protocol', protocol, "expected 'http' or 'https'");
+  for (const [field, value] of [
+    ['intervalMs', intervalMs],
+    ['timeoutMs', timeoutMs],
+  ] as const) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 10 || value > MAX_MS)
+      throw new InvalidConfigError(field, value, `expected an integer from 10 to ${MAX_MS}`);
+  }
+  if (typeof resolveTargets !== 'boolean')
+    throw new InvalidConfigError('resolveTargets', resolveTargets, 'expected true or false');
+  if (resolver !== undefined) {
+    const needed =
+      type === 'SRV' ? ['resolveSrv', 'resolve4', 'resolve6'] : [type === 'A' ? 'resolve4' : 'resolve6'];
+    for (const method of needed) {
+      if (typeof (resolver as unknown as Record<string, unknown> | null)?.[method] !== 'function')
+        throw new InvalidConfigError(`resolver.${method}`, resolver, 'expected a node:dns promises.Resolver');
+    }
+  }
+  return { name, type, port: port ?? 0, protocol, intervalMs, resolver, timeoutMs, resolveTargets };
+}
