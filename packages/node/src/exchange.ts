@@ -49,6 +49,13 @@ export abstract class Exchange implements AttemptOwner {
   private pickError: unknown;
   /** The protocol an upgrade exchange asks for (`websocket`). */
   protected upgrade: string | undefined;
+  /**
+   * A small response of an idempotent request, held back until it is complete (see
+   * `bufferResponseBytes`): nothing reached the client yet, so a failure mid-body is retried.
+   */
+  private held: UpstreamResponse | undefined;
+  private heldMessage: string | undefined;
+  private heldChunks: Buffer[] | undefined;
 
   constructor(
     protected readonly engine: Engine,
@@ -202,21 +209,54 @@ export abstract class Exchange implements AttemptOwner {
       }
     }
     attempt.phase = Phase.Streaming;
+    if (this.mayHold(response)) {
+      this.held = response;
+      this.heldMessage = statusMessage;
+      this.heldChunks = [];
+      return;
+    }
     this.deliver(attempt, response, statusMessage);
   }
 
+  /**
+   * Whether to hold the response until it is complete: only while a retry is still possible, for
+   * a body of announced length within `bufferResponseBytes` (NGINX buffers responses for the same
+   * reason; Envoy, which streams, cannot retry once headers went out).
+   */
+  private mayHold(response: UpstreamResponse): boolean {
+    const limit = this.engine.config.bufferResponseBytes;
+    if (limit === 0 || !this.idempotent || this.retriesLeft <= 0) return false;
+    if (this.requestBody instanceof RequestBody && !this.requestBody.replayable) return false;
+    const length = response.headers['content-length'];
+    if (typeof length !== 'string') return false;
+    const bytes = Number(length);
+    return bytes > 0 && bytes <= limit;
+  }
+
   onData(attempt: Attempt, chunk: Buffer): void {
-    this.write(attempt, chunk);
+    if (this.heldChunks !== undefined) this.heldChunks.push(chunk);
+    else this.write(attempt, chunk);
   }
 
   onEnd(attempt: Attempt): void {
+    const chunks = this.heldChunks;
+    if (chunks !== undefined) {
+      this.heldChunks = undefined;
+      this.deliver(attempt, this.held!, this.heldMessage);
+      this.held = undefined;
+      for (const chunk of chunks) this.write(attempt, chunk);
+    }
     this.release(attempt, undefined);
     this.finish();
     this.end(attempt);
   }
 
   onError(attempt: Attempt, error: Error): void {
-    if (attempt.phase === Phase.Streaming) {
+    if (this.heldChunks !== undefined) {
+      // Nothing of this response reached the client: fail or retry as before the headers.
+      this.heldChunks = undefined;
+      this.held = undefined;
+    } else if (attempt.phase === Phase.Streaming) {
       this.release(attempt, this.aborted ?? error);
       this.finish();
       attempt.phase = Phase.Done;

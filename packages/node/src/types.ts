@@ -50,6 +50,13 @@ export interface ProxyOptions {
   /** A request body is replayed on a retry only if it fits in this many bytes. Default 65 536. */
   readonly replayBufferBytes?: number;
   /**
+   * The response to a retryable request (idempotent, retries left, body replayable) is held until
+   * complete when it announces a `Content-Length` of at most this many bytes, so that an upstream
+   * failing in the middle of the body is retried on another instance instead of truncating the
+   * client's response. Default 65 536; 0 streams every response as it comes.
+   */
+  readonly bufferResponseBytes?: number;
+  /**
    * Caps retries (beyond those of requests the upstream never saw) at `ratio` of requests over
    * the last 10 s, plus a reserve of `minRetriesPerSecond`. Default `{ ratio: 0.2,
    * minRetriesPerSecond: 10 }`; `false` disables the budget.
