@@ -50,8 +50,8 @@ export abstract class Exchange implements AttemptOwner {
   /** The protocol an upgrade exchange asks for (`websocket`). */
   protected upgrade: string | undefined;
   /**
-   * A small response of an idempotent request, held back until it is complete (see
-   * `bufferResponseBytes`): nothing reached the client yet, so a failure mid-body is retried.
+   * A small response held back until it is complete (see `bufferResponseBytes`): nothing reached
+   * the client yet, so a failure mid-body is retried, or answered with a status.
    */
   private held: UpstreamResponse | undefined;
   private heldMessage: string | undefined;
@@ -219,14 +219,14 @@ export abstract class Exchange implements AttemptOwner {
   }
 
   /**
-   * Whether to hold the response until it is complete: only while a retry is still possible, for
-   * a body of announced length within `bufferResponseBytes` (NGINX buffers responses for the same
-   * reason; Envoy, which streams, cannot retry once headers went out).
+   * Whether to hold the response until it is complete: a body of announced length within
+   * `bufferResponseBytes` (NGINX buffers responses by default; Envoy, which streams, can neither
+   * retry nor answer a status once the head went out). A failure mid-body is then retried when
+   * the request may be, and answered 502 or 504 otherwise, never with a truncated response.
    */
   private mayHold(response: UpstreamResponse): boolean {
     const limit = this.engine.config.bufferResponseBytes;
-    if (limit === 0 || !this.idempotent || this.retriesLeft <= 0) return false;
-    if (this.requestBody instanceof RequestBody && !this.requestBody.replayable) return false;
+    if (limit === 0) return false;
     const length = response.headers['content-length'];
     if (typeof length !== 'string') return false;
     const bytes = Number(length);

@@ -50,10 +50,10 @@ export interface ProxyOptions {
   /** A request body is replayed on a retry only if it fits in this many bytes. Default 65 536. */
   readonly replayBufferBytes?: number;
   /**
-   * The response to a retryable request (idempotent, retries left, body replayable) is held until
-   * complete when it announces a `Content-Length` of at most this many bytes, so that an upstream
-   * failing in the middle of the body is retried on another instance instead of truncating the
-   * client's response. Default 65 536; 0 streams every response as it comes.
+   * A response that announces a `Content-Length` of at most this many bytes is held until
+   * complete before it goes to the client, so that an upstream failing in the middle of the body
+   * is retried on another instance (when the request may be retried) or answered 502/504, never
+   * with a truncated response. Default 65 536; 0 streams every response as it comes.
    */
   readonly bufferResponseBytes?: number;
   /**
