@@ -8,7 +8,7 @@
 export { createProxy } from './proxy';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
-export { isBalancer, resolveTarget } from './target';
+export { adapterOptions, isBalancer, resolveTarget } from './target';
 export type {
   ForwardOptions,
   ForwardResponse,
