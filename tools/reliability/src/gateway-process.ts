@@ -6,18 +6,24 @@
  */
 import process from 'node:process';
 
+import type { ExpressProxyOptions } from '@ballast/express';
+
 import { startGateway } from './gateway';
 import type { GatewayMessage, GatewayReport } from './protocol';
 
 const instances = JSON.parse(process.argv[2] ?? '[]') as { id: string; url: string }[];
+/** Proxy options over the fault runs' defaults (gateway.ts), as JSON. */
+const proxy = JSON.parse(process.argv[3] ?? '{}') as ExpressProxyOptions;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function report(message: GatewayReport): void {
   if (process.connected) process.send?.(message);
 }
 
-void startGateway(instances, { backlog: 65_535 }).then((gw) => {
+void startGateway(instances, { backlog: 65_535, proxy }).then((gw) => {
   const balancer = gw.middleware.balancer;
+  let accepted = 0;
+  gw.server.on('connection', () => (accepted += 1));
   balancer.on('health-change', (event) =>
     report({ type: 'health-change', id: event.instance.id, from: event.from, to: event.to, at: Date.now() }),
   );
@@ -34,6 +40,7 @@ void startGateway(instances, { backlog: 65_535 }).then((gw) => {
           inflight: instances.reduce((sum, i) => sum + i.inflight, 0),
           states: Object.fromEntries(instances.map((i) => [i.id, i.state])),
           connections,
+          accepted,
         }),
       );
     } else if (message.type === 'stop') {

@@ -33,6 +33,8 @@ export type GatewayReport =
       readonly inflight: number;
       readonly states: Readonly<Record<string, string>>;
       readonly connections: number;
+      /** Client connections accepted since the start. */
+      readonly accepted: number;
     }
   | {
       readonly type: 'health-change';
