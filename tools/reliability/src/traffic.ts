@@ -18,7 +18,10 @@ export interface TrafficOptions {
   readonly url: string;
   /** Requests per second; one every 1000 / rate ms, GET and POST alternating by `postEvery`. */
   readonly rate: number;
-  /** Every n-th request is a POST. Default 3. */
+  /**
+   * Every n-th request is a POST. Default 4: prime to the three instances of round-robin, so that
+   * POSTs reach every instance in turn (with 3, they would all land on the same one).
+   */
   readonly postEvery?: number;
   /** A request without a complete response within this time counts as lost. Default 10 000. */
   readonly timeoutMs?: number;
@@ -41,7 +44,7 @@ export function startTraffic(options: TrafficOptions): Traffic {
   // may go out on a socket the server is closing (the client's keep-alive race, not the gateway's).
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.sockets ?? 32, timeout: 2_000 });
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const postEvery = options.postEvery ?? 3;
+  const postEvery = options.postEvery ?? 4;
   const outcomes: Outcome[] = [];
   const pending = new Set<Promise<void>>();
   const started = performance.now();
