@@ -6,7 +6,7 @@ import {
   parseService,
   readClock,
 } from './balancer-options';
-import { defaultClock, type Clock } from './clock';
+import type { Clock } from './clock';
 import { LeaseImpl } from './lease';
 import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
 import { Events } from './events';
