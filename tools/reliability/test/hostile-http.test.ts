@@ -64,9 +64,13 @@ interface RawReply {
 
 /**
  * Writes `chunks` on a fresh connection (`gapMs` apart), then reads until the gateway closes the
- * connection or `idleMs` pass without data.
+ * connection, or `idleMs` pass without data once some came (up to `firstByteMs` before any: a
+ * busy machine may take a while to answer at all).
  */
-function raw(chunks: readonly (string | Buffer)[], { gapMs = 0, idleMs = 400 } = {}): Promise<RawReply> {
+function raw(
+  chunks: readonly (string | Buffer)[],
+  { gapMs = 0, idleMs = 400, firstByteMs = 5_000 } = {},
+): Promise<RawReply> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const received: Buffer[] = [];
@@ -83,7 +87,7 @@ function raw(chunks: readonly (string | Buffer)[], { gapMs = 0, idleMs = 400 } =
     };
     const arm = () => {
       clearTimeout(idle);
-      idle = setTimeout(() => finish(false), idleMs);
+      idle = setTimeout(() => finish(false), received.length > 0 ? idleMs : Math.max(idleMs, firstByteMs));
     };
     socket.on('data', (data: Buffer) => {
       received.push(data);
