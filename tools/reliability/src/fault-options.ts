@@ -6,6 +6,6 @@ export const FAULT_RUN: FaultRunOptions = {
   rate: 100,
   warmupMs: 700,
   holdMs: 2_500,
-  afterMs: 800,
+  afterMs: 1_500,
   recoveryTimeoutMs: RECOVERY_WINDOW_MS + 1_000,
 };

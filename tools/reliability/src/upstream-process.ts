@@ -4,7 +4,8 @@
  * fault from its parent over IPC:
  *
  * - `normal`: answers every request;
- * - `hang`: accepts connections and reads requests, never answers;
+ * - `hang`: accepts connections and reads requests, never answers (until the fault ends: then
+ *   the requests it still holds are answered, as by a process that unfreezes);
  * - `slow`: answers `slowFactor` (5) times later than normal;
  * - `flap`: alternates between 503 and 200 every `flapMs`, starting with 503;
  * - `reset`: sends the head and half of the body, then resets the connection;
@@ -33,6 +34,8 @@ let flapMs = 1_000;
 let requests = 0;
 let answered = 0;
 const sockets = new Set<Socket>();
+/** Requests a hung upstream holds: answered when it comes back, as a process that unfreezes. */
+const held = new Set<() => void>();
 
 function body(req: IncomingMessage, bytes: number): string {
   return JSON.stringify({ name, method: req.method, url: req.url, bodyBytes: bytes, padding: PADDING });
@@ -70,7 +73,12 @@ const server = http.createServer((req, res) => {
       res.writeHead(mode === 'normal' ? 200 : 503).end();
       return;
     }
-    if (mode === 'hang') return;
+    if (mode === 'hang') {
+      const release = () => answer(req, res, bytes);
+      held.add(release);
+      res.once('close', () => held.delete(release));
+      return;
+    }
     const delay = mode === 'slow' ? DELAY_MS * SLOW_FACTOR : DELAY_MS;
     const timer = setTimeout(answer, delay, req, res, bytes);
     res.once('close', () => clearTimeout(timer));
@@ -89,6 +97,10 @@ function report(message: UpstreamReport): void {
 process.on('message', (message: UpstreamMessage) => {
   if (message.type === 'mode') {
     mode = message.mode;
+    if (mode !== 'hang') {
+      for (const release of held) release();
+      held.clear();
+    }
     modeSince = Date.now();
     if (message.flapMs !== undefined) flapMs = message.flapMs;
     report({ type: 'mode', mode });
