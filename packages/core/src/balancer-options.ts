@@ -1,4 +1,5 @@
 import { InvalidConfigError } from './errors';
+import { defaultClock } from './clock';
 import { silentLogger } from './events';
 import type { Logger } from './types';
 
@@ -26,6 +27,35 @@ export function parseFunction<T>(value: unknown, field: string, fallback: T): T 
   if (value === undefined) return fallback;
   if (typeof value !== 'function') throw new InvalidConfigError(field, value, 'expected a function');
   return value as T;
+}
+
+/** The `clock` option: a function, checked by `readClock` at its first call. */
+export function parseClock(value: unknown): () => number {
+  return parseFunction(value, 'clock', defaultClock);
+}
+
+/**
+ * The clock's first reading, at construction: a user clock that throws or returns something
+ * other than a finite number is a configuration error named `clock`, not a crash later.
+ */
+export function readClock(clock: () => number, option: unknown): number {
+  let now: unknown;
+  try {
+    now = clock();
+  } catch (error) {
+    throw new InvalidConfigError(
+      'clock',
+      option,
+      `the clock threw: ${error instanceof Error ? error.message : typeof error}`,
+    );
+  }
+  if (typeof now !== 'number' || !Number.isFinite(now))
+    throw new InvalidConfigError(
+      'clock',
+      option,
+      `expected a function returning finite ms, got ${String(now)}`,
+    );
+  return now;
 }
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;

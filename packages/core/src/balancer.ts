@@ -1,5 +1,12 @@
-import { OPTION_KEYS, parseFunction, parseLogger, parseService } from './balancer-options';
-import { defaultClock, type Clock } from './clock';
+import {
+  OPTION_KEYS,
+  parseClock,
+  parseFunction,
+  parseLogger,
+  parseService,
+  readClock,
+} from './balancer-options';
+import type { Clock } from './clock';
 import { LeaseImpl } from './lease';
 import { DiscoveryFeed, parseDiscovery, type DiscoveryHost } from './discovery';
 import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
@@ -103,7 +110,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       }
     }
     this.service = parseService(options.service);
-    this.clock = parseFunction(options.clock, 'clock', defaultClock);
+    this.clock = parseClock(options.clock);
     this.random = parseFunction(options.random, 'random', defaultRandom);
     this.logger = parseLogger(options.logger);
     this.events = new Events(this.logger);
@@ -112,7 +119,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.builtin = isBuiltin(this.impl) ? this.impl : undefined;
     this.state = { key: undefined, now: 0, isPool: true, random: this.random };
 
-    const now = this.clock();
+    const now = readClock(this.clock, options.clock);
     this.tracker = new HealthTracker(health, this, now);
     const instances = options.instances ?? [];
     if (!Array.isArray(instances))

@@ -847,6 +847,18 @@ const TABLE: ReadonlyArray<readonly [string, unknown, string]> = [
   ['clock not a function', { clock: 5 }, 'clock'],
   ['clock a Date', { clock: new Date(0) }, 'clock'],
   ['random not a function', { random: 0.5 }, 'random'],
+  // Found by tools/reliability's hostile configurations: the first reading escaped as it was.
+  [
+    'clock that throws',
+    {
+      clock: () => {
+        throw new Error('boom');
+      },
+    },
+    'clock',
+  ],
+  ['clock returning NaN', { clock: () => Number.NaN }, 'clock'],
+  ['clock returning a string', { clock: () => '5' }, 'clock'],
   ['logger a string', { logger: 'console' }, 'logger'],
   ['logger null', { logger: null }, 'logger'],
   ['logger.info not a function', { logger: { info: 'log' } }, 'logger.info'],

@@ -286,6 +286,40 @@ describe('server-reported load', () => {
   });
 });
 
+describe('once-a-second work with a short slow-start window', () => {
+  // A bug the reliability runs found: slow start ticks every windowMs / 20 (25 ms here), and the
+  // once-a-second period was measured from the last tick, so it never came: a 5x slower instance
+  // kept health 1 and server-reported load never changed a weight.
+  it('compares latency: an instance 5x slower than the others goes unhealthy', () => {
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      health: { latencyFactor: 1.5, slowStart: { windowMs: 500 } },
+    });
+    while (clock() < 3_000) {
+      clock.advance(10);
+      const lease = balancer.pick();
+      lease.release({ ok: true, latencyMs: lease.instance.id === 'i1' ? 100 : 20 });
+    }
+    expect(balancer.get('i1')!.state).toBe('unhealthy');
+    expect(balancer.get('i1')!.health).toBeLessThan(0.5);
+    expect(balancer.get('i0')!.health).toBe(1);
+  });
+
+  it('weighs instances by server-reported load', () => {
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(2),
+      health: { slowStart: { windowMs: 500 }, load: { blackoutMs: 0 } },
+    });
+    while (clock() < 3_000) {
+      clock.advance(10);
+      const lease = balancer.pick();
+      lease.release({ ok: true, latencyMs: 1, load: lease.instance.id === 'i0' ? 0.9 : 0.3 });
+    }
+    expect(balancer.get('i1')!.effectiveWeight / balancer.get('i0')!.effectiveWeight).toBeCloseTo(3, 1);
+  });
+});
+
 describe('health score', () => {
   it('stays in [0, 1] and never NaN whatever the outcomes, checks and times', () => {
     fc.assert(

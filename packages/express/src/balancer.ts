@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
-import { createProxy, ProxyError, type ProxyOptions, resolveTarget } from '@ballast/node';
+import { adapterOptions, createProxy, ProxyError, type ProxyOptions, resolveTarget } from '@ballast/node';
 import type { NextFunction, Request, Response } from 'express';
 
 import { parsedBody } from './parsed-body';
@@ -37,9 +37,9 @@ import type { BalancerMiddleware, ExpressProxyOptions } from './types';
  */
 export function balancer(
   target?: Balancer | BalancerOptions,
-  proxyOptions: ExpressProxyOptions = {},
+  proxyOptions?: ExpressProxyOptions,
 ): BalancerMiddleware {
-  const { onError, ...options } = proxyOptions;
+  const { onError, ...options } = adapterOptions(proxyOptions);
   // The proxy's onError knows req and res only; Express's next is looked up per request.
   const nexts = new WeakMap<IncomingMessage, NextFunction>();
   const handle: ProxyOptions['onError'] =

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
 import { BallastError } from '@ballast/core';
-import { createProxy, ProxyError, type ForwardResponse, resolveTarget } from '@ballast/node';
+import { adapterOptions, createProxy, ProxyError, type ForwardResponse, resolveTarget } from '@ballast/node';
 import type { Context } from 'koa';
 
 import type { BalancerMiddleware, KoaProxyOptions } from './types';
@@ -44,9 +44,9 @@ const BUFFER_BYTES = 64 * 1024;
  */
 export function balancer(
   target?: Balancer | BalancerOptions,
-  proxyOptions: KoaProxyOptions = {},
+  proxyOptions?: KoaProxyOptions,
 ): BalancerMiddleware {
-  const { onError, ...options } = proxyOptions;
+  const { onError, ...options } = adapterOptions(proxyOptions);
   const proxy = createProxy(resolveTarget(target), options);
 
   async function ballastProxy(ctx: Context): Promise<void> {

@@ -6,7 +6,7 @@ import type { AxiosInstance } from 'axios';
 import { createBalancedHttp } from './balanced-http';
 import { MODULE_OPTIONS_TOKEN } from './module-definition';
 import { inService, parseModuleOptions, unknownService, type ParsedService } from './service-config';
-import type { BallastModuleOptions, DiscoveryHandle, ServiceHealth } from './types';
+import type { BallastModuleOptions, ServiceHealth } from './types';
 
 /** Everything the module runs for one service. */
 interface Entry {
@@ -14,7 +14,6 @@ interface Entry {
   readonly balancer: Balancer;
   /** Owns the active health checks and the connection pools of the proxy middleware. */
   readonly proxy: ProxyHandler;
-  discovery: DiscoveryHandle;
   http?: AxiosInstance;
 }
 
@@ -129,7 +128,6 @@ export class BallastService implements OnApplicationShutdown {
           failures.push(error);
         }
       };
-      await Promise.all(entries.map((entry) => attempt(() => stopDiscovery(entry.discovery))));
       await Promise.all(
         [...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())),
       );
@@ -146,7 +144,7 @@ export class BallastService implements OnApplicationShutdown {
   }
 }
 
-/** Creates the balancer, its proxy (and health checks) and starts discovery for one service. */
+/** Creates the balancer (which starts its discovery), its proxy and health checks for one service. */
 function start(service: ParsedService): Entry {
   const { name, config } = service;
   const balancer = inService(name, () => createBalancer(service.balancer));
@@ -163,17 +161,5 @@ function start(service: ParsedService): Entry {
     balancer.close();
     throw error;
   }
-  const entry: Entry = { service, balancer, proxy, discovery: undefined };
-  try {
-    entry.discovery = config.discovery?.(balancer);
-  } catch (error) {
-    void proxy.close().finally(() => balancer.close());
-    throw error;
-  }
-  return entry;
-}
-
-async function stopDiscovery(handle: DiscoveryHandle): Promise<void> {
-  if (typeof handle === 'function') await handle();
-  else if (handle != null) await handle.close();
+  return { service, balancer, proxy };
 }

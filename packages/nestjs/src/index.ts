@@ -15,7 +15,6 @@ export { nestLogger } from './nest-logger';
 export type {
   BallastHealthResult,
   BallastModuleOptions,
-  DiscoveryHandle,
   ProxyMiddlewareOptions,
   ServiceConfig,
   ServiceHealth,

@@ -54,14 +54,7 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
       throw new InvalidConfigError(field, config, 'expected the options of a balancer');
     }
     // Core rejects options it does not know: the module's own go elsewhere.
-    const { healthCheck: _healthCheck, proxy: _proxy, http, discovery, ...balancer } = config;
-    if (discovery !== undefined && typeof discovery !== 'function') {
-      throw new InvalidConfigError(
-        `${field}.discovery`,
-        discovery,
-        'expected a function (balancer) => handle',
-      );
-    }
+    const { healthCheck: _healthCheck, proxy: _proxy, http, ...balancer } = config;
     if (http !== undefined && (typeof http !== 'object' || http === null || Array.isArray(http))) {
       throw new InvalidConfigError(`${field}.http`, http, 'expected { retries?, config? }');
     }

@@ -5,14 +5,10 @@ import type { WithBalancerOptions } from '@ballast/axios';
 import type { CreateAxiosDefaults } from 'axios';
 
 /**
- * What a discovery source returns when it starts feeding a balancer: something that stops it.
- * `BallastModule` calls it on application shutdown.
- */
-export type DiscoveryHandle = { close(): unknown } | (() => unknown) | void;
-
-/**
  * One upstream service of `BallastModule`: the options of `createBalancer` (its `service` name
- * defaults to the key in `services`), plus what the module builds around the balancer.
+ * defaults to the key in `services`; `discovery` takes a source such as `dnsDiscovery()` from
+ * `@ballast/node` or `etcdDiscovery()` from `@ballast/etcd`, stopped when the balancer closes on
+ * shutdown), plus what the module builds around the balancer.
  */
 export interface ServiceConfig extends BalancerOptions {
   /**
@@ -30,11 +26,6 @@ export interface ServiceConfig extends BalancerOptions {
    * that a missing one fails at startup with `BALLAST_MISSING_PEER`.
    */
   readonly http?: Omit<WithBalancerOptions, 'logger'> & { readonly config?: CreateAxiosDefaults };
-  /**
-   * Starts service discovery (static, DNS, etcd...) feeding the balancer; the handle it returns
-   * is closed on application shutdown.
-   */
-  readonly discovery?: (balancer: Balancer) => DiscoveryHandle;
 }
 
 /** Options of `BallastModule.forRoot()` and of the factory of `forRootAsync()`. */

@@ -277,13 +277,19 @@ describe('lifecycle', () => {
               instances: instancesOf(ups),
               healthCheck: { intervalMs: 20 },
               // A discovery source that adds an instance and is stopped at shutdown.
-              discovery: (balancer) => {
-                balancer.add({ id: 'late', url: ups[0]!.url + '/late' });
-                const timer = setInterval(() => undefined, 1_000);
-                return { close: () => (clearInterval(timer), stopped.push('users')) };
+              discovery: {
+                name: 'test',
+                subscribe(sink) {
+                  sink.update([{ id: 'late', url: ups[0]!.url + '/late' }]);
+                  const timer = setInterval(() => undefined, 1_000);
+                  return () => (clearInterval(timer), stopped.push('users'));
+                },
               },
             },
-            orders: { instances: [ups[1]!.url], discovery: () => () => void stopped.push('orders') },
+            orders: {
+              instances: [ups[1]!.url],
+              discovery: { name: 'none', subscribe: () => () => void stopped.push('orders') },
+            },
           },
         }),
       ],

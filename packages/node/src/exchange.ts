@@ -49,6 +49,13 @@ export abstract class Exchange implements AttemptOwner {
   private pickError: unknown;
   /** The protocol an upgrade exchange asks for (`websocket`). */
   protected upgrade: string | undefined;
+  /**
+   * A small response held back until it is complete (see `bufferResponseBytes`): nothing reached
+   * the client yet, so a failure mid-body is retried, or answered with a status.
+   */
+  private held: UpstreamResponse | undefined;
+  private heldMessage: string | undefined;
+  private heldChunks: Buffer[] | undefined;
 
   constructor(
     protected readonly engine: Engine,
@@ -217,21 +224,54 @@ export abstract class Exchange implements AttemptOwner {
       }
     }
     attempt.phase = Phase.Streaming;
+    if (this.mayHold(response)) {
+      this.held = response;
+      this.heldMessage = statusMessage;
+      this.heldChunks = [];
+      return;
+    }
     this.deliver(attempt, response, statusMessage);
   }
 
+  /**
+   * Whether to hold the response until it is complete: a body of announced length within
+   * `bufferResponseBytes` (NGINX buffers responses by default; Envoy, which streams, can neither
+   * retry nor answer a status once the head went out). A failure mid-body is then retried when
+   * the request may be, and answered 502 or 504 otherwise, never with a truncated response.
+   */
+  private mayHold(response: UpstreamResponse): boolean {
+    const limit = this.engine.config.bufferResponseBytes;
+    if (limit === 0) return false;
+    const length = response.headers['content-length'];
+    if (typeof length !== 'string') return false;
+    const bytes = Number(length);
+    return bytes > 0 && bytes <= limit;
+  }
+
   onData(attempt: Attempt, chunk: Buffer): void {
-    this.write(attempt, chunk);
+    if (this.heldChunks !== undefined) this.heldChunks.push(chunk);
+    else this.write(attempt, chunk);
   }
 
   onEnd(attempt: Attempt): void {
+    const chunks = this.heldChunks;
+    if (chunks !== undefined) {
+      this.heldChunks = undefined;
+      this.deliver(attempt, this.held!, this.heldMessage);
+      this.held = undefined;
+      for (const chunk of chunks) this.write(attempt, chunk);
+    }
     this.release(attempt, undefined);
     this.finish();
     this.end(attempt);
   }
 
   onError(attempt: Attempt, error: Error): void {
-    if (attempt.phase === Phase.Streaming) {
+    if (this.heldChunks !== undefined) {
+      // Nothing of this response reached the client: fail or retry as before the headers.
+      this.heldChunks = undefined;
+      this.held = undefined;
+    } else if (attempt.phase === Phase.Streaming) {
       this.release(attempt, this.aborted ?? error);
       this.finish();
       attempt.phase = Phase.Done;

@@ -13,7 +13,6 @@ export {
 } from './diagnostics';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { parseLoadHeader } from './headers';
-export { isBalancer, resolveTarget } from './target';
 export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
 export {
   createStatusHandler,
@@ -26,6 +25,7 @@ export {
 } from './status';
 export type { InstanceStatus, ServiceStatus, StatusChange, StatusLevel } from './status-recorder';
 export type { RecentFigures, Series } from './status-window';
+export { adapterOptions, isBalancer, resolveTarget } from './target';
 export type {
   ForwardOptions,
   ForwardResponse,

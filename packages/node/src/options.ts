@@ -8,6 +8,7 @@ export interface ProxyConfig {
   /** Upper-case method names retried once the request may have been received. */
   readonly retryMethods: ReadonlySet<string>;
   readonly replayBufferBytes: number;
+  readonly bufferResponseBytes: number;
   readonly retryBudget: { readonly ratio: number; readonly minRetriesPerSecond: number } | false;
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
@@ -37,6 +38,7 @@ const KEYS = [
   'retries',
   'retryMethods',
   'replayBufferBytes',
+  'bufferResponseBytes',
   'retryBudget',
   'connectTimeoutMs',
   'timeoutMs',
@@ -116,6 +118,13 @@ export function parseProxyOptions(
     retries: integer(raw.retries, 'proxy.retries', 1, 0, 10),
     retryMethods: parseMethods(raw.retryMethods),
     replayBufferBytes: integer(raw.replayBufferBytes, 'proxy.replayBufferBytes', 65_536, 0, 64 * 1024 * 1024),
+    bufferResponseBytes: integer(
+      raw.bufferResponseBytes,
+      'proxy.bufferResponseBytes',
+      65_536,
+      0,
+      64 * 1024 * 1024,
+    ),
     retryBudget: parseBudget(raw.retryBudget),
     connectTimeoutMs: ms(raw.connectTimeoutMs, 'proxy.connectTimeoutMs', 5_000),
     timeoutMs: ms(raw.timeoutMs, 'proxy.timeoutMs', 30_000),

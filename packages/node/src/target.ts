@@ -51,3 +51,22 @@ export function resolveTarget(
   }
   return { ...options, ...fromEnv, instances };
 }
+
+/**
+ * An adapter's proxy options, checked before they are split: `undefined` is `{}`; anything but
+ * an options object throws `InvalidConfigError` at `proxy`, and an `onError` that is not a
+ * function at `proxy.onError` (the adapter wraps it, so `createProxy` would never see it).
+ *
+ * @example
+ * ```ts
+ * const { onError, ...options } = adapterOptions(proxyOptions);
+ * ```
+ */
+export function adapterOptions<T extends { readonly onError?: unknown }>(value: T | undefined): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidConfigError('proxy', value, 'expected an options object');
+  if (value.onError !== undefined && typeof value.onError !== 'function')
+    throw new InvalidConfigError('proxy.onError', value.onError, 'expected a function');
+  return value;
+}

@@ -50,6 +50,13 @@ export interface ProxyOptions {
   /** A request body is replayed on a retry only if it fits in this many bytes. Default 65 536. */
   readonly replayBufferBytes?: number;
   /**
+   * A response that announces a `Content-Length` of at most this many bytes is held until
+   * complete before it goes to the client, so that an upstream failing in the middle of the body
+   * is retried on another instance (when the request may be retried) or answered 502/504, never
+   * with a truncated response. Default 65 536; 0 streams every response as it comes.
+   */
+  readonly bufferResponseBytes?: number;
+  /**
    * Caps retries (beyond those of requests the upstream never saw) at `ratio` of requests over
    * the last 10 s, plus a reserve of `minRetriesPerSecond`. Default `{ ratio: 0.2,
    * minRetriesPerSecond: 10 }`; `false` disables the budget.

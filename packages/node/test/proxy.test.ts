@@ -296,11 +296,17 @@ describe('errors', () => {
     const balancer = createBalancer({ instances: [upstream.url] });
     const released: BalancerEvents['release'][] = [];
     balancer.on('release', (event) => released.push(event));
-    const { url } = await gateway(balancer);
+    // Streaming (bufferResponseBytes: 0): the head went out, so the connection is cut.
+    const { url } = await gateway(balancer, { bufferResponseBytes: 0 });
     await expect(send(url)).rejects.toThrow();
     await until(() => released.length === 1);
     expect(released[0]!.outcome.ok).toBe(false);
     expect(released[0]!.outcome.status).toBe(200);
+    // Held (the default for a small body): nothing went out yet, so the client gets a clean 502.
+    const held = await gateway(balancer);
+    expect((await send(held.url)).status).toBe(502);
+    await until(() => released.length === 2);
+    expect(released[1]!.outcome.ok).toBe(false);
     balancer.close();
   });
 
@@ -309,9 +315,16 @@ describe('errors', () => {
       res.writeHead(200, { 'content-length': '100' });
       res.write('partial');
     });
-    const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 100 });
+    const { url, proxy } = await gateway(
+      { instances: [upstream.url] },
+      { idleTimeoutMs: 100, bufferResponseBytes: 0 },
+    );
     await expect(send(url)).rejects.toThrow();
     await until(() => inflight(proxy.balancer) === 0);
+    // A held response has not begun: the stall is answered 504.
+    const held = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 100 });
+    expect((await send(held.url)).status).toBe(504);
+    await until(() => inflight(held.proxy.balancer) === 0);
   });
 
   it('lets onError answer instead', async () => {

@@ -165,4 +165,52 @@ describe('retries', () => {
     );
     expect((await send(dead.url)).text).toBe('b');
   });
+  describe('an upstream that resets in the middle of a response body', () => {
+    /** Announces 1 000 bytes, sends 400 of them, then drops the connection. */
+    const halfBody = () =>
+      listen((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-length': '1000', 'x-upstream': 'a' });
+        res.write('a'.repeat(400), () => setImmediate(() => res.socket?.destroy()));
+      });
+
+    /** The client's view: the status and body, or the error that ended the response. */
+    const attempt = (url: string, method: string) =>
+      send(url, { method, body: method === 'GET' ? undefined : 'x' }).then(
+        (reply) => `${reply.status} ${reply.text}`,
+        (error: Error) => `error ${error.message}`,
+      );
+
+    it('is retried elsewhere for an idempotent request: its partial response never reaches the client', async () => {
+      const a = await halfBody();
+      const b = await named('b');
+      const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url] });
+      expect(await attempt(url, 'GET')).toBe('200 b');
+      expect(await attempt(url, 'PUT')).toBe('200 b');
+      expect(a.received.map((r) => r.method)).toEqual(['GET', 'PUT']);
+      expect(inflight(proxy.balancer)).toBe(0);
+    });
+
+    it('answers a POST 502 (it is never sent twice), not with a truncated body', async () => {
+      const a = await halfBody();
+      const b = await named('b');
+      const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url] });
+      expect(await attempt(url, 'POST')).toBe('502 Bad Gateway\n');
+      expect(b.received).toHaveLength(0);
+      expect(inflight(proxy.balancer)).toBe(0);
+    });
+
+    it('streams as before with bufferResponseBytes: 0, or for a body above it', async () => {
+      const a = await halfBody();
+      const b = await named('b');
+      const off = await gateway({ strategy: first, instances: [a.url, b.url] }, { bufferResponseBytes: 0 });
+      expect(await attempt(off.url, 'GET')).toMatch(/^error /);
+      const small = await gateway(
+        { strategy: first, instances: [a.url, b.url] },
+        { bufferResponseBytes: 999 },
+      );
+      expect(await attempt(small.url, 'GET')).toMatch(/^error /);
+      expect(b.received).toHaveLength(0);
+    });
+  });
 });

@@ -174,6 +174,27 @@ export function describeGateway<M extends GatewayMiddleware>(
       await waitFor(() => inflight(gw.middleware.balancer) === 0, { message: 'the lease to be released' });
     });
 
+    test('proxy options that are not an object, or an onError that is not a function, throw at their field', () => {
+      // Found by tools/reliability's hostile configurations: null escaped as a TypeError, and a
+      // non-function onError was accepted, to fail at the first upstream error.
+      const cases: [unknown, string][] = [
+        [null, 'proxy'],
+        [5, 'proxy'],
+        [['retries'], 'proxy'],
+        [{ onError: 'next' }, 'proxy.onError'],
+      ];
+      for (const [options, field] of cases) {
+        let error: unknown;
+        try {
+          adapter.balancer({ instances: ['http://127.0.0.1:1'] }, options as never);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(BallastError);
+        expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field });
+      }
+    });
+
     test('no instance at all: 503 with Retry-After', async () => {
       const gw = await h.gateway({ instances: [] }, QUIET);
       const res = await request(`${gw.url}/x`);

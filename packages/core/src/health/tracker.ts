@@ -61,6 +61,8 @@ export class HealthTracker {
   private readonly tickMs: number;
   private nextTickAt: number;
   private lastTickAt: number;
+  /** Start of the current once-a-second period (latency comparison, load factors). */
+  private periodStartAt: number;
   private nextSweepAt: number;
   private nextRestoreAt = Infinity;
   private lastSweepAt = -Infinity;
@@ -74,6 +76,7 @@ export class HealthTracker {
     this.tickMs =
       config.slowStart === false ? MAX_TICK_MS : Math.min(MAX_TICK_MS, config.slowStart.windowMs / 20);
     this.lastTickAt = now;
+    this.periodStartAt = now;
     this.nextTickAt = now + this.tickMs;
     this.nextSweepAt = config.outlier === false ? Infinity : now + config.outlier.intervalMs;
     this.nextDueAt = this.nextTickAt;
@@ -209,11 +212,14 @@ export class HealthTracker {
     this.lastTickAt = now;
     this.nextTickAt = now + this.tickMs;
     let weightsChanged = false;
-    const elapsed = now - since;
-    const loadPeriod = elapsed >= MAX_TICK_MS || this.tickMs >= MAX_TICK_MS;
-    if (loadPeriod) {
-      weightsChanged = this.updateLoadFactors(members, elapsed);
-      this.model.compareLatency(members, since);
+    // The period is measured on its own: with slow start's shorter ticks (windowMs / 20), the
+    // time since the last tick never reaches a second, and latency was never compared.
+    const periodMs = now - this.periodStartAt;
+    if (periodMs >= MAX_TICK_MS || this.tickMs >= MAX_TICK_MS) {
+      const periodStart = this.periodStartAt;
+      this.periodStartAt = now;
+      weightsChanged = this.updateLoadFactors(members, periodMs);
+      this.model.compareLatency(members, periodStart);
     }
     for (const m of members) {
       // Only members idle for a tick recover: one in use is judged by its outcomes.
