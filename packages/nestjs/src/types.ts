@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Balancer, BalancerOptions, Logger } from '@ballast/core';
+import type { BalancerOptions, Logger } from '@ballast/core';
 import type { HealthCheckOptions, ProxyOptions } from '@ballast/node';
 import type { WithBalancerOptions } from '@ballast/axios';
 import type { CreateAxiosDefaults } from 'axios';
