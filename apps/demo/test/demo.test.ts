@@ -10,6 +10,7 @@ const DEMO = path.join(__dirname, '..', 'index.mjs');
 describe.each([
   ['express', []],
   ['koa', ['--adapter', 'koa']],
+  ['nest', ['--adapter', 'nest']],
 ])('npm start with the %s adapter', (adapter, args) => {
   test('balances real traffic over the four demo upstreams, prints the live summary, and stops cleanly', async () => {
     // Take a port first, so the demo has to fall back from a busy PORT to a free one.

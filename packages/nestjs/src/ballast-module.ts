@@ -1,4 +1,12 @@
-import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import {
+  Global,
+  Module,
+  RequestMethod,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+  type Provider,
+} from '@nestjs/common';
 
 import { BallastService } from './ballast-service';
 import { balancedHttpAvailable } from './balanced-http';
@@ -6,13 +14,29 @@ import { BallastHealthIndicator } from './health-indicator';
 import { getBalancedHttpToken, getBalancerToken } from './inject';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './module-definition';
 
-/** Holds the options and `BallastService`; global so `forFeature()` modules find the service. */
+/**
+ * Holds the options and `BallastService`; global so `forFeature()` modules find the service.
+ * Mounts the status page when the `statusPage` option asks for it.
+ */
 @Global()
 @Module({
   providers: [BallastService, BallastHealthIndicator],
   exports: [BallastService, BallastHealthIndicator],
 })
-class BallastCoreModule extends ConfigurableModuleClass {}
+class BallastCoreModule extends ConfigurableModuleClass implements NestModule {
+  constructor(private readonly ballast: BallastService) {
+    super();
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    const page = this.ballast.statusPage;
+    if (page === undefined) return;
+    const path = page.path.slice(1);
+    consumer
+      .apply(page.middleware)
+      .forRoutes({ path, method: RequestMethod.ALL }, { path: `${path}/*rest`, method: RequestMethod.ALL });
+  }
+}
 
 /**
  * The Nest module of Ballast. `forRoot({ services })` creates a balancer per named service (with

@@ -6,6 +6,7 @@ import type { AxiosInstance } from 'axios';
 import { createBalancedHttp } from './balanced-http';
 import { MODULE_OPTIONS_TOKEN } from './module-definition';
 import { inService, parseModuleOptions, unknownService, type ParsedService } from './service-config';
+import { mountStatusPage, type MountedStatusPage } from './status-page';
 import type { BallastModuleOptions, ServiceHealth } from './types';
 
 /** Everything the module runs for one service. */
@@ -32,8 +33,8 @@ interface Entry {
  */
 @Injectable()
 export class BallastService implements OnApplicationShutdown {
-  /** The `statusPage` module option, kept for the status page handler (extension point). */
-  readonly statusPage: unknown;
+  /** The live status page, when the `statusPage` option asks for it (`BallastModule` mounts it). */
+  readonly statusPage: MountedStatusPage | undefined;
   private readonly entries = new Map<string, Entry>();
   /** Proxies of middleware with their own options, closed with the rest. */
   private readonly extraProxies: ProxyHandler[] = [];
@@ -43,9 +44,13 @@ export class BallastService implements OnApplicationShutdown {
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: BallastModuleOptions) {
     const { logger, services } = parseModuleOptions(options);
     this.logger = logger;
-    this.statusPage = options.statusPage;
     try {
       for (const service of services) this.entries.set(service.name, start(service));
+      this.statusPage = mountStatusPage(
+        options.statusPage,
+        [...this.entries.values()].map((entry) => entry.balancer),
+        logger,
+      );
     } catch (error) {
       // A bad service must not leave the health checks of the good ones running.
       void this.onApplicationShutdown();
@@ -128,6 +133,7 @@ export class BallastService implements OnApplicationShutdown {
           failures.push(error);
         }
       };
+      this.statusPage?.handler.close();
       await Promise.all(
         [...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())),
       );

@@ -1,7 +1,8 @@
 /**
  * @ballast/nestjs: the NestJS module of Ballast. `BallastModule.forRoot()`/`forRootAsync()`,
  * `@InjectBalancer()`, balanced HTTP clients (`@InjectBalancedHttp()`, through @ballast/axios),
- * proxying routes (`BallastProxyMiddleware`), a terminus health indicator and Nest logging.
+ * proxying routes (`BallastProxyMiddleware`), the live status page, a terminus health indicator
+ * and Nest logging.
  *
  * @packageDocumentation
  */
@@ -18,6 +19,8 @@ export type {
   ProxyMiddlewareOptions,
   ServiceConfig,
   ServiceHealth,
+  StatusPageOptions,
 } from './types';
+export type { MountedStatusPage } from './status-page';
 export { BallastError, type Balancer, type BalancerOptions } from '@ballast/core';
 export { ProxyError, type HealthCheckOptions, type ProxyOptions } from '@ballast/node';

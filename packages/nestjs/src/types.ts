@@ -39,11 +39,22 @@ export interface BallastModuleOptions {
    */
   readonly logger?: Logger | false;
   /**
-   * Extension point for the live status page (served by `@ballast/node`'s status handler, built
-   * separately): the module keeps this value and exposes it as `BallastService.statusPage`,
-   * without interpreting it yet.
+   * The live status page of every service (`@ballast/node`'s `createStatusHandler`), served by
+   * the module at `path` (default `/ballast`: the page at `/ballast/`, its data at
+   * `/ballast/snapshot.json`); `true` for the defaults. Off by default: nothing is served unless
+   * asked for. Set `token` wherever the app is reachable by others.
    */
-  readonly statusPage?: unknown;
+  readonly statusPage?: boolean | StatusPageOptions;
+}
+
+/** The `statusPage` module option. */
+export interface StatusPageOptions {
+  /** Where the page is mounted. Default `/ballast`. */
+  readonly path?: string;
+  /** Required on every request when set: `Authorization: Bearer <token>` or `?token=`. */
+  readonly token?: string;
+  /** Show instance metadata on the page. Default false. */
+  readonly exposeMetadata?: boolean;
 }
 
 /** Options of one `BallastProxyMiddleware.for(service, options)`. */

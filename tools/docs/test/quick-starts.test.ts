@@ -15,8 +15,10 @@ const FILES = ['README.md', 'packages/express/README.md', 'packages/koa/README.m
 interface Check {
   /** Documentation ports on which the reader has started demo upstreams before running it. */
   readonly upstreams?: readonly number[];
-  /** Assertions against the running snippet; `url(3000)` is where the docs' port 3000 went. */
-  readonly verify: (url: (port: number) => string) => Promise<void>;
+  /** For a server: assertions once it answers on the docs' port 3000 (`url(3000)` is where it went). */
+  readonly verify?: (url: (port: number) => string) => Promise<void>;
+  /** For a script: assertions on what it printed, once it exited 0. */
+  readonly printed?: (output: string) => void;
 }
 
 const answersUsers = async (url: (port: number) => string): Promise<void> => {
@@ -30,6 +32,18 @@ const answersUsers = async (url: (port: number) => string): Promise<void> => {
 /** What each snippet must do once started. A snippet without an entry fails the test. */
 const CHECKS: Record<string, Check> = {
   'express-quick-start': { upstreams: [3001, 3002], verify: answersUsers },
+  'koa-quick-start': { upstreams: [3001, 3002], verify: answersUsers },
+  'nest-quick-start': { upstreams: [3001, 3002], verify: answersUsers },
+  'axios-quick-start': {
+    upstreams: [3001, 3002],
+    printed: (output) => {
+      const lines = output.trim().split('\n');
+      expect(lines).toHaveLength(4);
+      for (const line of lines) expect(line).toMatch(/^\d upstream-300[12]$/);
+      // Both instances answered.
+      expect(new Set(lines.map((line) => line.split(' ')[1])).size).toBe(2);
+    },
+  },
   'express-example': { verify: answersUsers },
   'koa-example': { verify: answersUsers },
 };
@@ -84,6 +98,15 @@ describe.each(snippets.map((s) => [`${s.file}: ${s.name}`, s] as [string, Snippe
       let exited: number | null | undefined;
       running.once('exit', (code) => (exited = code));
 
+      if (check.printed !== undefined) {
+        const code = await new Promise<number | null>((resolve) => {
+          if (exited !== undefined) resolve(exited);
+          else running.once('exit', resolve);
+        });
+        expect({ code, out }).toMatchObject({ code: 0 });
+        check.printed(out);
+        return;
+      }
       // Wait until the snippet's gateway answers anything at all (or the snippet dies).
       const deadline = Date.now() + 20_000;
       for (;;) {
@@ -98,7 +121,7 @@ describe.each(snippets.map((s) => [`${s.file}: ${s.name}`, s] as [string, Snippe
         if (up) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await check.verify(url);
+      await check.verify!(url);
     }, 40_000);
   },
 );

@@ -1,0 +1,29 @@
+import http from 'node:http';
+import path from 'node:path';
+
+import { closeServer, listen, startProcess, startUpstreams, type Upstream } from '@ballast/testing';
+
+let upstreams: Upstream[] = [];
+afterEach(async () => {
+  await Promise.all(upstreams.map((u) => u.close()));
+});
+
+test('the axios worker fails over from a dead instance, reports it ejected, and loses no request', async () => {
+  upstreams = await startUpstreams(['u1', 'u2']);
+  // A third instance whose port refuses connections: a process that died.
+  const dead = http.createServer();
+  const deadUrl = await listen(dead);
+  await closeServer(dead);
+  const worker = await startProcess(path.join(__dirname, '../src/main.ts'), {
+    args: ['--count', '30'],
+    env: { USERS_INSTANCES: [...upstreams.map((u) => u.url), deadUrl].join(',') },
+    ready: /done: (\d+) requests, (\d+) errors/,
+    timeoutMs: 30_000,
+  });
+  expect(await worker.stop()).toBe(0);
+  const out = worker.output();
+  expect(out).toMatch(/done: 30 requests, 0 errors/);
+  expect(out).toMatch(/answered by (u[12]:\d+ ?)+/);
+  expect(out).toContain(`${deadUrl.replace('http://127.0.0.1:', ':')} ejected`);
+  expect(upstreams[0]!.count() + upstreams[1]!.count()).toBe(30);
+}, 40_000);
