@@ -209,6 +209,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     }
 
     member.inflight -= 1;
+    member.lastLatencyMs = latencyMs;
     if (member.draining) this.tracker.model.record(member, ok, latencyMs, now);
     else this.tracker.outcome(member, ok, latencyMs, valid ? outcome.load : undefined, now);
     const builtin = this.builtin;
@@ -220,15 +221,16 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     // Two field reads when nobody watches; the rest stays out of this function's size, which
     // decides whether V8 inlines it into every release.
     if (this.releaseObservers !== undefined || this.releaseListeners !== undefined)
-      this.announceRelease(member, valid ? outcome : { ok }, ok, latencyMs);
+      this.announceRelease(member, valid ? outcome : { ok }, ok);
   }
 
-  private announceRelease(member: Member, outcome: Outcome, ok: boolean, latencyMs: number): void {
+  /** Tells release observers and listeners; the latency is `member.lastLatencyMs` (a double argument would be boxed). */
+  private announceRelease(member: Member, outcome: Outcome, ok: boolean): void {
     const observers = this.releaseObservers;
     if (observers !== undefined) {
       for (let i = 0; i < observers.length; i++) {
         try {
-          observers[i]!(member, ok, latencyMs, member.slot);
+          observers[i]!(member, ok, member.slot);
         } catch (error) {
           this.logger.error(
             { err: error, service: this.service },
@@ -239,7 +241,12 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     }
     const listeners = this.releaseListeners;
     if (listeners !== undefined)
-      this.events.call('release', listeners, { service: this.service, instance: member, outcome, latencyMs });
+      this.events.call('release', listeners, {
+        service: this.service,
+        instance: member,
+        outcome,
+        latencyMs: member.lastLatencyMs,
+      });
   }
 
   add(input: InstanceInput): Instance {

@@ -207,6 +207,7 @@ export class Member implements Instance {
   consecutiveFailures = 0;
   successRate = 1;
   latencyMs = 0;
+  lastLatencyMs = 0;
   health = 1;
   state: InstanceState = 'healthy';
   history = 0;

@@ -53,6 +53,8 @@ export interface Instance {
   readonly successRate: number;
   /** Exponentially weighted moving average of latency in ms (0 until the first sample). */
   readonly latencyMs: number;
+  /** Latency of the last released request, ms (0 before the first). */
+  readonly lastLatencyMs: number;
   /** Health score in [0, 1]; below the service's threshold the instance is not picked. */
   readonly health: number;
   readonly state: InstanceState;
@@ -310,13 +312,14 @@ export interface BalancerEvents {
 
 /**
  * A low-level observer of every release, for metrics that must cost almost nothing per request
- * (everything else should use the `release` event): called synchronously with the instance,
- * whether the outcome was ok, the latency in ms and the instance's `slot`, with nothing allocated.
+ * (everything else should use the `release` event): called synchronously with the instance
+ * (its `lastLatencyMs` is this release's latency), whether the outcome was ok and the instance's
+ * `slot`, with nothing allocated (a latency passed as an argument would be boxed on every call).
  * `slot` is a small integer, unique among the balancer's instances (draining ones included) and
  * reused once an instance is gone, so an observer can keep per-instance numbers in arrays indexed
  * by it instead of a map (checking that the instance in a slot is still the one it knew).
  */
-export type ReleaseObserver = (instance: Instance, ok: boolean, latencyMs: number, slot: number) => void;
+export type ReleaseObserver = (instance: Instance, ok: boolean, slot: number) => void;
 
 export type BalancerEventName = keyof BalancerEvents;
 export type Listener<E extends BalancerEventName> = (event: BalancerEvents[E]) => void;

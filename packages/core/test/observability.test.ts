@@ -50,8 +50,8 @@ describe('release observers', () => {
     const { lines, logger } = capture();
     const { balancer } = testBalancer({ strategy: 'round-robin', instances: pool(2), logger });
     const seen: [string, boolean, number, number][] = [];
-    const stop = balancer.observeReleases((instance, ok, latencyMs, slot) =>
-      seen.push([instance.id, ok, latencyMs, slot]),
+    const stop = balancer.observeReleases((instance, ok, slot) =>
+      seen.push([instance.id, ok, instance.lastLatencyMs, slot]),
     );
     balancer.observeReleases(() => {
       throw new Error('observer bug');
@@ -73,7 +73,7 @@ describe('release observers', () => {
   it('give a slot that stays unique among live and draining instances and is reused once one is gone', () => {
     const { balancer } = testBalancer({ strategy: 'round-robin', instances: pool(2) });
     const slots = new Map<string, number>();
-    balancer.observeReleases((instance, _ok, _ms, slot) => slots.set(instance.id, slot));
+    balancer.observeReleases((instance, _ok, slot) => slots.set(instance.id, slot));
     const held = balancer.pick({ exclude: ['i0'] });
     balancer.remove('i1');
     balancer.add({ id: 'new', url: 'http://127.0.0.1:9000' });

@@ -71,9 +71,10 @@ export class Attachment {
     yield* this.retired;
   }
 
-  private readonly onRelease = (instance: Instance, ok: boolean, latencyMs: number, slot: number): void => {
+  private readonly onRelease = (instance: Instance, ok: boolean, slot: number): void => {
     if (this.owners[slot] !== instance) this.open(instance, slot);
     const store = this.store;
+    const latencyMs = instance.lastLatencyMs;
     record(store.data, slot * store.stride, ok, latencyMs, this.bucketOf.of(latencyMs));
   };
 
