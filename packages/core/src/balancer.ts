@@ -37,6 +37,8 @@ import type {
 
 /** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
 const MAX_SUBPOOLS = 64;
+/** The longest `reason` `eject()` accepts: it goes into events and log lines. */
+const MAX_REASON_LENGTH = 64;
 
 /**
  * Creates a balancer for one upstream service. Throws `InvalidConfigError`
@@ -255,6 +257,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     const member = this.byId.get(id);
     if (member === undefined || typeof ok !== 'boolean') return;
     this.tracker.check(member, ok, this.clock());
+  }
+
+  eject(id: string, reason: string): boolean {
+    if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON_LENGTH)
+      throw new InvalidConfigError('reason', reason, `a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+    const member = this.byId.get(id);
+    if (member === undefined) return false;
+    return this.tracker.eject(member, this.clock(), reason);
   }
 
   remove(id: string): boolean {

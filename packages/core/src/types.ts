@@ -410,6 +410,15 @@ export interface Balancer {
    * check takes the instance out; a passed one brings it back, ending an ejection early.
    */
   reportCheck(id: string, ok: boolean): void;
+  /**
+   * Ejects an instance as outlier detection does, for a fault that no lease reports (such as
+   * `@ballast/node`'s connections closed early): for the ejection time of its next consecutive
+   * ejection, within `maxEjectionPercent`, emitting `eject` with `reason`. It returns when its
+   * time is up or an active check passes. Returns whether the instance is now ejected (false
+   * for an unknown id, with outlier ejection off, or when the cap is reached). `reason` must be
+   * a non-empty string of at most 64 characters, else `InvalidConfigError`.
+   */
+  eject(id: string, reason: string): boolean;
   /** Adds an instance; throws `InvalidConfigError` if it is invalid or its id is taken. */
   add(instance: InstanceInput): Instance;
   /**

@@ -77,6 +77,42 @@ describe('outlier ejection', () => {
     ).toEqual(['i0', 'i1']);
   });
 
+  it('ejects on request (eject) by the same rules: time, multiplier, cap, early return', () => {
+    const { balancer, clock } = testBalancer({ instances: pool(3), health: { slowStart: false } });
+    const ejects = record(balancer, 'eject');
+    const restores = record(balancer, 'restore');
+    expect(balancer.eject('i1', 'closed-early')).toBe(true);
+    expect(ejects).toMatchObject([{ instance: { id: 'i1' }, reason: 'closed-early', untilMs: 30_000 }]);
+    expect(sequence(balancer, 30)).not.toContain('i1');
+    // Already out: true, and no second event.
+    expect(balancer.eject('i1', 'closed-early')).toBe(true);
+    expect(ejects).toHaveLength(1);
+    // The pool of three can eject only one at a time.
+    expect(balancer.eject('i2', 'closed-early')).toBe(false);
+    expect(balancer.get('i2')!.state).toBe('healthy');
+    clock.set(30_000);
+    balancer.pick().release({ ok: true, latencyMs: 1 });
+    expect(restores).toMatchObject([{ instance: { id: 'i1' }, reason: 'ejection-expired' }]);
+    // The second ejection lasts twice as long; a passed check ends it early.
+    expect(balancer.eject('i1', 'closed-early')).toBe(true);
+    expect(ejects[1]!.untilMs).toBe(90_000);
+    balancer.reportCheck('i1', true);
+    expect(balancer.get('i1')!.state).toBe('healthy');
+  });
+
+  it('rejects a bad eject reason and ignores unknown ids and disabled ejection', () => {
+    const { balancer } = testBalancer({ instances: pool(3) });
+    for (const reason of ['', 'x'.repeat(65), 42, undefined]) {
+      expect(() => balancer.eject('i0', reason as string)).toThrow(
+        expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', message: expect.stringContaining('reason') }),
+      );
+    }
+    expect(balancer.eject('nope', 'closed-early')).toBe(false);
+    const off = testBalancer({ instances: pool(3), health: { outlier: false } }).balancer;
+    expect(off.eject('i0', 'closed-early')).toBe(false);
+    expect(off.get('i0')!.state).not.toBe('ejected');
+  });
+
   it('ejects by success rate at the interval sweep', () => {
     const { balancer, clock } = testBalancer({
       strategy: 'round-robin',

@@ -273,12 +273,14 @@ export class HealthTracker {
     }
   }
 
-  private eject(member: Member, at: number, reason: string): void {
+  /** Ejects `member` unless outlier ejection is off or the cap is reached; returns whether it is out. */
+  eject(member: Member, at: number, reason: string): boolean {
     const outlier = this.config.outlier;
     // An ejection's deadline is measured from the true present, which an outcome's time (taken
     // from the latest pick to save a clock read) may trail. Ejections are rare; the read is not.
     const now = Math.max(at, this.host.now());
-    if (outlier === false || member.ejectedUntil > now) return;
+    if (outlier === false) return false;
+    if (member.ejectedUntil > now) return true;
     const members = this.host.members();
     let ejected = 0;
     for (const m of members) if (m.ejectedUntil > now) ejected += 1;
@@ -294,7 +296,7 @@ export class HealthTracker {
         { service: this.host.service, instance: member.id, reason, ejected, cap },
         'ballast: ejection skipped, cap reached',
       );
-      return;
+      return false;
     }
     member.ejections += 1;
     const durationMs = Math.min(
@@ -313,6 +315,7 @@ export class HealthTracker {
       'ballast: instance ejected',
     );
     this.reassess(member, now, reason);
+    return true;
   }
 
   private restore(member: Member, now: number, reason: string): void {
