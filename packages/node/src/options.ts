@@ -14,6 +14,7 @@ export interface ProxyConfig {
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly connections: number;
+  readonly earlyCloseLimit: number | false;
   readonly xForwarded: boolean;
   readonly changeOrigin: boolean;
   readonly pathRewrite: ((path: string, req: IncomingMessage) => string) | undefined;
@@ -44,6 +45,7 @@ const KEYS = [
   'timeoutMs',
   'idleTimeoutMs',
   'connections',
+  'earlyCloseLimit',
   'xForwarded',
   'changeOrigin',
   'pathRewrite',
@@ -130,6 +132,10 @@ export function parseProxyOptions(
     timeoutMs: ms(raw.timeoutMs, 'proxy.timeoutMs', 30_000),
     idleTimeoutMs: ms(raw.idleTimeoutMs, 'proxy.idleTimeoutMs', 60_000),
     connections: integer(raw.connections, 'proxy.connections', 128, 1, 65_536),
+    earlyCloseLimit:
+      raw.earlyCloseLimit === false
+        ? false
+        : integer(raw.earlyCloseLimit, 'proxy.earlyCloseLimit', 5, 1, 1_000),
     xForwarded: boolean(raw.xForwarded, 'proxy.xForwarded', true),
     changeOrigin: boolean(raw.changeOrigin, 'proxy.changeOrigin', false),
     pathRewrite: parsePathRewrite(raw.pathRewrite),

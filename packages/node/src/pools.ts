@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { EarlyCloseCounter, watchingConnector } from './early-close';
 
 /** Where one instance is reached: the keep-alive pool of its origin and its base path. */
 export interface Target {
@@ -12,19 +13,26 @@ export interface PoolSettings {
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Early closes in a row that make an origin an outlier (see early-close.ts); false: not watched. */
+  readonly earlyCloseLimit: number | false;
 }
 
 /**
  * One undici `Pool` per instance origin, created on first use: bounded keep-alive connections,
  * undici's connect timeout, and its body timeout as the idle timeout between response chunks.
- * Instances that share an origin (different base paths) share a pool.
+ * Instances that share an origin (different base paths) share a pool. With `earlyCloseLimit`,
+ * every connection is watched for early closes, and `onClosedEarly(origin)` hears of an origin
+ * that reached the limit.
  */
 export class Pools {
   private readonly targets = new Map<string, Target>();
   private readonly pools = new Map<string, Pool>();
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly settings: PoolSettings) {}
+  constructor(
+    private readonly settings: PoolSettings,
+    private readonly onClosedEarly: (origin: string) => void = () => {},
+  ) {}
 
   get closed(): boolean {
     return this.closing !== undefined;
@@ -38,15 +46,23 @@ export class Pools {
     let pool = this.pools.get(parsed.origin);
     if (pool === undefined) {
       const s = this.settings;
-      pool = new Pool(parsed.origin, {
+      const origin = parsed.origin;
+      pool = new Pool(origin, {
         connections: s.connections,
         connectTimeout: s.connectTimeoutMs,
+        connect:
+          s.earlyCloseLimit === false
+            ? undefined
+            : watchingConnector(
+                s.connectTimeoutMs,
+                new EarlyCloseCounter(s.earlyCloseLimit, () => this.onClosedEarly(origin)),
+              ),
         // The exchange runs its own headers timer (it also covers the wait for a free socket);
         // undici's is a backstop of the same length.
         headersTimeout: s.timeoutMs,
         bodyTimeout: s.idleTimeoutMs,
       });
-      this.pools.set(parsed.origin, pool);
+      this.pools.set(origin, pool);
     }
     const path = parsed.pathname;
     const target: Target = { pool, base: path.endsWith('/') ? path.slice(0, -1) : path };

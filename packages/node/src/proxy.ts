@@ -9,6 +9,7 @@ import {
 } from '@ballast/core';
 import type { Engine } from './attempt';
 import { acquireDiagnostics } from './diagnostics';
+import { ejectClosingEarly } from './early-close';
 import { ProxyError } from './errors';
 import { HealthChecker } from './health-check';
 import { parseProxyOptions } from './options';
@@ -57,7 +58,7 @@ export function createProxy(
     if (owned) balancer.close();
     throw error;
   }
-  const pools = new Pools(config);
+  const pools = new Pools(config, (origin) => ejectClosingEarly(balancer, origin, config.logger));
   const budget =
     config.retryBudget === false
       ? undefined

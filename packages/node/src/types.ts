@@ -70,6 +70,12 @@ export interface ProxyOptions {
   readonly idleTimeoutMs?: number;
   /** Most sockets open to one instance (keep-alive pool). Default 128. */
   readonly connections?: number;
+  /**
+   * Connections in a row an instance may close without notice right after a response (within
+   * 1 s, with no `Connection: close`) before the proxy ejects it: each such close races the next
+   * request on the connection. Default 5; `false` does not watch connections.
+   */
+  readonly earlyCloseLimit?: number | false;
   /** Set `X-Forwarded-For`, `-Proto` and `-Host`. Default true. */
   readonly xForwarded?: boolean;
   /** Send the instance's host as `Host` instead of the client's. Default false. */
