@@ -159,6 +159,7 @@ const proxyOptions: fc.Arbitrary<unknown> = options({
   timeoutMs: field(1_000),
   idleTimeoutMs: field(1_000),
   connections: field(8),
+  earlyCloseLimit: field(false, 3),
   xForwarded: field(true),
   changeOrigin: field(false),
   pathRewrite: field({ '^/api': '' }, { '(': '' }, { '^/x': 5 }, (path: string) => path),
