@@ -74,9 +74,19 @@ function watch(socket: Socket, counter: EarlyCloseCounter): void {
   let lastDataAt = perf.now();
   // Registered before undici's own listener, so the chunk is still buffered when it runs (at
   // the end of the stream 'readable' fires with nothing buffered). It never reads.
-  socket.on('readable', () => {
+  const onReadable = (): void => {
     if (socket.readableLength > 0) lastDataAt = perf.now();
-  });
+  };
+  socket.on('readable', onReadable);
+  // When undici lets go of the socket (an upgrade hands it over as a tunnel), so does the
+  // watcher: a 'readable' listener that never reads keeps a stream out of flowing mode, and the
+  // tunnel pipes the socket.
+  const onRemoved = (event: string | symbol): void => {
+    if (event !== 'readable' || socket.listenerCount('readable') !== 1) return;
+    socket.off('removeListener', onRemoved);
+    socket.off('readable', onReadable);
+  };
+  socket.on('removeListener', onRemoved);
   socket.once('close', () => {
     const now = perf.now();
     counter.closed(isUnexpectedEnd(socket.errored) && now - lastDataAt <= EARLY_CLOSE_MS, now);

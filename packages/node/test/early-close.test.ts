@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { BalancerEvents } from '@ballast/core';
-import { EarlyCloseCounter, WINDOW_MS } from '../src/early-close';
+import { EarlyCloseCounter, WINDOW_MS, watchingConnector } from '../src/early-close';
 import { cleanup, gateway, listen, named, send, until, type TestServer } from './helpers';
 
 afterEach(cleanup);
@@ -155,5 +155,29 @@ describe('EarlyCloseCounter', () => {
     expect(outliers).toBe(1);
     counter.closed(true, 90 + WINDOW_MS);
     expect(outliers).toBe(2);
+  });
+});
+
+describe('watchingConnector', () => {
+  it('lets go of a socket when its user does (an upgrade), leaving no listener that blocks a pipe', async () => {
+    const server = await listen((_req, res) => res.end());
+    const connect = watchingConnector(1_000, new EarlyCloseCounter(5, () => {}));
+    const socket = await new Promise<net.Socket>((resolve, reject) =>
+      connect(
+        { hostname: '127.0.0.1', host: '127.0.0.1', protocol: 'http:', port: String(server.port) },
+        (error, s) => (error ? reject(error) : resolve(s as net.Socket)),
+      ),
+    );
+    try {
+      expect(socket.listenerCount('readable')).toBe(1);
+      // As undici: its own listener while it uses the socket, removed when it hands it over.
+      const user = () => {};
+      socket.on('readable', user);
+      socket.off('readable', user);
+      expect(socket.listenerCount('readable')).toBe(0);
+      expect(socket.listenerCount('removeListener')).toBe(0);
+    } finally {
+      socket.destroy();
+    }
   });
 });

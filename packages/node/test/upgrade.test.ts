@@ -47,7 +47,15 @@ async function wsEcho(): Promise<TestServer & { sockets: Duplex[] }> {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${accept(String(req.headers['sec-websocket-key']))}\r\n\r\n`,
     );
-    socket.on('data', (data: Buffer) => socket.write(serverFrame(unmask(data))));
+    socket.on('data', (data: Buffer) => {
+      const text = unmask(data).toString();
+      // "push N": N frames of the server's own, 10 ms apart, as a server pushing events.
+      const push = /^push (\d+)$/.exec(text);
+      if (push === null) socket.write(serverFrame(Buffer.from(text)));
+      else
+        for (let i = 0; i < Number(push[1]); i++)
+          setTimeout(() => socket.write(serverFrame(Buffer.from(`event ${i}`))), 10 * (i + 1));
+    });
     socket.on('error', () => {});
     // As a real WebSocket server: the peer's FIN closes the connection.
     socket.on('end', () => socket.end());
@@ -107,6 +115,23 @@ describe('upgrades', () => {
     socket!.destroy();
     await until(() => inflight(proxy.balancer) === 0, 5_000, 'the tunnel lease to be released');
     await until(() => upstream.sockets[0]!.destroyed, 5_000, 'the upstream socket to close');
+  });
+
+  it('relays frames the upstream pushes on its own, over a pooled connection', async () => {
+    const upstream = await wsEcho();
+    const { url } = await gateway({ instances: [upstream.url] });
+    // A plain request first, so the tunnel may reuse a kept-alive connection of the pool.
+    await new Promise<void>((resolve) => http.get(url, (res) => res.resume().on('end', resolve)));
+    const { socket } = await open(url);
+    const frames: string[] = [];
+    socket!.on('data', (data: Buffer) => {
+      for (let at = 0; at < data.length; at += 2 + data[at + 1]!)
+        frames.push(data.subarray(at + 2, at + 2 + data[at + 1]!).toString());
+    });
+    socket!.write(clientFrame(Buffer.from('push 5')));
+    await until(() => frames.length === 5, 3_000, 'five pushed frames');
+    expect(frames).toEqual(['event 0', 'event 1', 'event 2', 'event 3', 'event 4']);
+    socket!.destroy();
   });
 
   it('retries a refused connection on another instance, and relays an upstream refusal', async () => {
