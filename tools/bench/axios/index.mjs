@@ -11,7 +11,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-import { ensureBuilt, root } from '../lib/core.mjs';
+import { commonOptions, ensureBuilt, log, root } from '../lib/core.mjs';
 import { integer, loadAverage, machineFacts, table, writeSection } from '../lib/markdown.mjs';
 import { median, pairedRatio, quantile } from '../lib/measure.mjs';
 import { forkChild, stopAll, stopOnSignals } from '../proxy/processes.mjs';
@@ -31,11 +31,8 @@ const TARGET = 1.1;
 
 export const summary = 'per-request overhead of @ballast/axios over the same plain axios instance';
 export const options = {
-  write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
-  quick: { type: 'boolean', description: 'three short rounds, to check that the benchmark works' },
+  ...commonOptions('three short rounds, to check that the benchmark works'),
 };
-
-const log = (message) => process.stderr.write(`${message}\n`);
 
 export async function run({ write = false, quick = false }) {
   const startedAt = Date.now();

@@ -66,3 +66,14 @@ function filesUnder(entry) {
   if (!statSync(entry).isDirectory()) return [entry];
   return readdirSync(entry).flatMap((name) => filesUnder(path.join(entry, name)));
 }
+
+/** Progress lines go to stderr, so that stdout carries only the report. */
+export const log = (message) => process.stderr.write(`${message}\n`);
+
+/** The options every benchmark takes: `--write`, and `--quick` as `quick` describes it. */
+export function commonOptions(quick = 'a short, rough run to check that the benchmark works') {
+  return {
+    write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
+    quick: { type: 'boolean', description: quick },
+  };
+}

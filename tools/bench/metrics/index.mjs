@@ -8,7 +8,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-import { ensureBuilt, ensureCoreBuilt, root } from '../lib/core.mjs';
+import { commonOptions, ensureBuilt, ensureCoreBuilt, log, root } from '../lib/core.mjs';
 import { integer, loadAverage, machineFacts, table, writeSection } from '../lib/markdown.mjs';
 import { median, pairedRatio, relativeSpread } from '../lib/measure.mjs';
 
@@ -26,11 +26,8 @@ const QUICK = { passes: 1, timing: { roundMs: 4, rounds: 3, warmupRounds: 1, cpu
 
 export const summary = 'ns per pick() + release() with and without @ballast/prometheus collectMetrics';
 export const options = {
-  write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
-  quick: { type: 'boolean', description: 'a short, rough run to check that the benchmark works' },
+  ...commonOptions(),
 };
-
-const log = (message) => process.stderr.write(`${message}\n`);
 
 export async function run({ write = false, quick = false }) {
   const machine = machineFacts();

@@ -10,7 +10,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-import { ensureCoreBuilt, root } from '../lib/core.mjs';
+import { commonOptions, ensureCoreBuilt, log, root } from '../lib/core.mjs';
 import { loadAverage, machineFacts, writeSection } from '../lib/markdown.mjs';
 import { MEMORY_SIZE } from './plan.mjs';
 import { render, summarize } from './report.mjs';
@@ -24,11 +24,8 @@ const QUICK = { passes: 1, timing: { roundMs: 4, rounds: 3, warmupRounds: 1 } };
 
 export const summary = 'ns per pick() + release() per strategy and pool size, memory per instance';
 export const options = {
-  write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
-  quick: { type: 'boolean', description: 'a short, rough run to check that the benchmark works' },
+  ...commonOptions(),
 };
-
-const log = (message) => process.stderr.write(`${message}\n`);
 
 export async function run({ write = false, quick = false }) {
   const startedAt = Date.now();

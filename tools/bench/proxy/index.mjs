@@ -11,7 +11,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-import { ensureBuilt, hasPackage, root } from '../lib/core.mjs';
+import { commonOptions, ensureBuilt, hasPackage, log, root } from '../lib/core.mjs';
 import { loadAverage, machineFacts, writeSection } from '../lib/markdown.mjs';
 import { startHaproxy, startNginx } from './native.mjs';
 import { BASELINE, CONTENDERS, DIRECT, FULL, METHODS, QUICK, UPSTREAMS } from './plan.mjs';
@@ -28,8 +28,7 @@ const USAGE_ERROR = 2;
 
 export const summary = 'req/s, p99 and CPU per request of the proxy vs Node, nginx and HAProxy baselines';
 export const options = {
-  write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
-  quick: { type: 'boolean', description: 'two short rounds, to check that the benchmark works' },
+  ...commonOptions('two short rounds, to check that the benchmark works'),
   only: {
     type: 'string',
     description: `comma-separated contenders (${CONTENDERS.map((c) => c.id).join(', ')})`,
@@ -37,8 +36,6 @@ export const options = {
   strategy: { type: 'string', description: "the Ballast rows' strategy (default: the balancer's default)" },
   'no-install': { type: 'boolean', description: 'never apt-get install wrk, nginx or haproxy' },
 };
-
-const log = (message) => process.stderr.write(`${message}\n`);
 
 export async function run(values) {
   const { write = false, quick = false, only, strategy } = values;

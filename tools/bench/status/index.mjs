@@ -8,7 +8,7 @@ import process from 'node:process';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { ensureBuilt, root } from '../lib/core.mjs';
+import { commonOptions, ensureBuilt, log, root } from '../lib/core.mjs';
 import { integer, loadAverage, machineFacts, table, writeSection } from '../lib/markdown.mjs';
 import { measure, median, relativeSpread } from '../lib/measure.mjs';
 
@@ -23,11 +23,8 @@ const MEMORY_SIZE = 1000;
 
 export const summary = 'status page: ns added to each release, snapshot.json cost, memory per instance';
 export const options = {
-  write: { type: 'boolean', description: 'also write the results into docs/benchmarks.md' },
-  quick: { type: 'boolean', description: 'a short, rough run to check that the benchmark works' },
+  ...commonOptions(),
 };
-
-const log = (message) => process.stderr.write(`${message}\n`);
 
 export async function run({ write = false, quick = false }) {
   const machine = machineFacts();
