@@ -15,7 +15,7 @@ import type { Balancer, BalancerEvents } from '@ballast/core';
  * @example
  * ```ts
  * import diagnostics from 'node:diagnostics_channel';
- * diagnostics.subscribe('ballast:instance', (message) => console.log(message));
+ * diagnostics.subscribe('ballast:instance', (message) => logger.info(message, 'ballast instance event'));
  * ```
  */
 export const DIAGNOSTICS_CHANNELS = {
