@@ -22,7 +22,7 @@ import type { Member } from '../instance';
 import type { HealthConfig } from './options';
 
 export class HealthModel {
-  private readonly alpha: number;
+  private readonly alpha: number = 0;
 
   constructor(readonly config: HealthConfig) {
     this.alpha = 1 / config.window;

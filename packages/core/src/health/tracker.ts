@@ -54,16 +54,17 @@ const MAX_TICK_MS = 1_000;
 
 export class HealthTracker {
   readonly model: HealthModel;
+  // Number initializers keep these fields unboxed doubles (see Member).
   /** The next time `maintain()` has work: a tick or an ejection ending. */
-  nextDueAt: number;
+  nextDueAt = 0;
   panic = false;
 
-  private readonly tickMs: number;
-  private nextTickAt: number;
-  private lastTickAt: number;
+  private readonly tickMs: number = 0;
+  private nextTickAt = 0;
+  private lastTickAt = 0;
   /** Start of the current once-a-second period (latency comparison, load factors). */
-  private periodStartAt: number;
-  private nextSweepAt: number;
+  private periodStartAt = 0;
+  private nextSweepAt = 0;
   private nextRestoreAt = Infinity;
   private lastSweepAt = -Infinity;
 

@@ -36,11 +36,12 @@ export interface PeakEwmaOptions {
 export class PeakEwma implements BuiltinStrategy {
   readonly name = 'peak-ewma';
   readonly randomized = true;
-  private readonly decayMs: number;
+  // Number initializers keep these fields unboxed doubles (see Member).
+  private readonly decayMs: number = 0;
   /** EWMA of every sample in the pool: the estimate for instances that have none of their own. */
-  private poolAverageMs: number;
+  private poolAverageMs = 0;
   private pooled = false;
-  private readonly failurePenaltyMs: number;
+  private readonly failurePenaltyMs: number = 0;
   private readonly cost: (member: Member, now: number) => number;
 
   constructor(options: PeakEwmaOptions = {}, field = 'strategy') {
