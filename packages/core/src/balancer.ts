@@ -84,7 +84,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private poolDirty = true;
   private readonly subpools = new Map<string, Member[]>();
   private readonly state: PickState;
-  private pickSeq = 0;
   /** Clock time of the latest pick. */
   private lastPickAt = -Infinity;
   private closed = false;
@@ -185,7 +184,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     if (chosen === undefined) throw this.noInstance(candidates, exclude, retry);
 
     chosen.inflight += 1;
-    chosen.lastPickSeq = ++this.pickSeq;
     this.builtin?.onLoad?.(chosen);
     const lease = new LeaseImpl(this, chosen, now);
     if (this.hasPickListeners) this.events.emit('pick', { service: this.service, lease });

@@ -196,32 +196,52 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * instead of writing into the field's own box. On the release path that cost 20–35 ns a pick.
  */
 export class Member implements Instance {
-  readonly id: string;
-  readonly url: string;
-  weight = 1;
-  effectiveWeight = 1;
-  zone: string | undefined;
-  metadata: Readonly<Record<string, string>>;
-  priority = 0;
+  // Field order is memory order: V8 lays fields out as declared, and the heap numbers of double
+  // fields follow the object in the same order. The fields every pick and release touch come
+  // first, so on a large pool one pick reads two or three cache lines of a member, not six.
+  /** Requests picked and not yet released. */
+  inflight = 0;
+  /** Least connections: when its load last changed (a count), for rotating ties. */
+  loadSeq = 0;
   /** Stable small integer, unique among the balancer's live members; strategies index arrays by it. */
   readonly slot: number = 0;
-
-  inflight = 0;
+  /** In the current eligible pool. */
+  eligible = true;
+  /** Removed from the balancer, finishing its in-flight leases. */
+  draining = false;
+  checkOk = true;
   requests = 0;
-  failures = 0;
   consecutiveFailures = 0;
+  history = 0;
+  historyLength = 0;
+  effectiveWeight = 1;
   successRate = 1;
   latencyMs = 0;
   lastLatencyMs = 0;
+  /** Clock time of the last released outcome (ms). */
+  lastOutcomeAt = 0;
   health = 1;
+  /** Passive-score factor: latency against the pool (see health/). */
+  latencyScore = 1;
+
+  // Strategy scratch space. Each built-in strategy owns one field, so switching strategies
+  // (adaptive) keeps each one's state warm without a map lookup per pick.
+  /** Peak-EWMA: latency estimate (ms) and when it was last updated. */
+  peakEwmaMs = -1;
+  peakEwmaAt = 0;
+  /** Smooth weighted round-robin: current weight. */
+  currentWeight = 0;
+
+  readonly id: string;
+  readonly url: string;
+  weight = 1;
+  zone: string | undefined;
+  metadata: Readonly<Record<string, string>>;
+  priority = 0;
+  failures = 0;
   state: InstanceState = 'healthy';
-  history = 0;
-  historyLength = 0;
 
   // Health model state (see health/).
-  /** Passive-score factors: latency against the pool, last active check. */
-  latencyScore = 1;
-  checkOk = true;
   /** Outlier ejection: ejected until this time (ms; 0 when not ejected) and consecutive ejections. */
   ejectedUntil = 0;
   ejections = 0;
@@ -240,25 +260,8 @@ export class Member implements Instance {
   intervalFailures = 0;
   periodRequests = 0;
   periodFailures = 0;
-
-  /** Clock time of the last released outcome (ms). */
-  lastOutcomeAt = 0;
   /** Clock time the member joined (ms). */
   readonly addedAt: number = 0;
-  /** In the current eligible pool. */
-  eligible = true;
-  /** Removed from the balancer, finishing its in-flight leases. */
-  draining = false;
-
-  // Strategy scratch space. Each built-in strategy owns one field, so switching strategies
-  // (adaptive) keeps each one's state warm without a map lookup per pick.
-  /** Smooth weighted round-robin: current weight. */
-  currentWeight = 0;
-  /** Peak-EWMA: latency estimate (ms) and when it was last updated. */
-  peakEwmaMs = -1;
-  peakEwmaAt = 0;
-  /** Least connections: pick sequence number, for rotating ties. */
-  lastPickSeq = 0;
 
   constructor(spec: InstanceSpec, slot: number, now: number) {
     this.id = spec.id;

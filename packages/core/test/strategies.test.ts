@@ -1,4 +1,4 @@
-import { createBalancer, seededRandom, STRATEGY_NAMES } from '../src';
+import { createBalancer, seededRandom, STRATEGY_NAMES, type Instance } from '../src';
 import { manualClock, pool, sequence, shares, testBalancer } from './helpers';
 
 const PICKS = 100_000;
@@ -102,21 +102,51 @@ describe('least-connections', () => {
     expect(balancer.pick().instance.id).toBe(leases[1]!.instance.id);
   });
 
-  it('keeps its heap right on a large pool under random holds and releases', () => {
+  // Equal weights use load buckets, unequal ones a heap: both must pick the least loaded.
+  it.each([
+    ['equal weights', () => 1],
+    ['unequal weights', (i: number) => 1 + (i % 4)],
+  ])('keeps its index right on a large pool under random holds and releases (%s)', (_, weight) => {
     const random = seededRandom(7);
-    const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(300) });
+    const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(300, weight) });
     const held: ReturnType<typeof balancer.pick>[] = [];
+    const load = (m: Instance, extra: number) => (m.inflight + extra + 1) / m.effectiveWeight;
     for (let step = 0; step < 5_000; step++) {
       if (held.length > 0 && random() < 0.45) {
         held.splice(Math.floor(random() * held.length), 1)[0]!.release({ ok: true, latencyMs: 1 });
       } else {
         const lease = balancer.pick();
-        const least = Math.min(...balancer.instances().map((m) => m.inflight));
         // The chosen instance had the least load before this pick.
-        expect(lease.instance.inflight - 1).toBe(least === lease.instance.inflight ? least - 1 : least);
+        const least = Math.min(...balancer.instances().map((m) => load(m, m === lease.instance ? -1 : 0)));
+        expect(load(lease.instance, -1)).toBe(least);
         held.push(lease);
       }
     }
+    for (const lease of held) lease.release({ ok: true });
+    expect(balancer.instances().every((m) => m.inflight === 0)).toBe(true);
+  });
+
+  it('rotates ties on a large idle pool: every instance once before any twice', () => {
+    const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(50) });
+    const ids = Array.from({ length: 150 }, () => {
+      const lease = balancer.pick();
+      lease.release({ ok: true });
+      return lease.instance.id;
+    });
+    for (let round = 0; round < 3; round++)
+      expect(new Set(ids.slice(round * 50, round * 50 + 50)).size).toBe(50);
+  });
+
+  it('switches between its two indexes when a weight makes the pool unequal and back', () => {
+    const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(3) });
+    const first = balancer.pick();
+    balancer.update('i2', { weight: 3 });
+    // (0 + 1) / 3 for i2 against (0 + 1) / 1 for the idle one and (1 + 1) / 1 for the busy one.
+    const ids = Array.from({ length: 3 }, () => balancer.pick().instance.id);
+    expect(ids).toEqual(['i2', 'i2', first.instance.id === 'i0' ? 'i1' : 'i0']);
+    balancer.update('i2', { weight: 1 });
+    // Now i2 holds 2, the other idle one 1, the first 1: the next goes to one of those with 1.
+    expect(balancer.pick().instance.id).not.toBe('i2');
   });
 });
 
