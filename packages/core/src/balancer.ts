@@ -259,7 +259,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
   eject(id: string, reason: string): boolean {
     if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON_LENGTH)
-      throw new InvalidConfigError('reason', reason, `a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+      throw new InvalidConfigError(
+        'reason',
+        reason,
+        `a non-empty string of at most ${MAX_REASON_LENGTH} characters`,
+      );
     const member = this.byId.get(id);
     if (member === undefined) return false;
     return this.tracker.eject(member, this.clock(), reason);

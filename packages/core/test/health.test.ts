@@ -104,7 +104,10 @@ describe('outlier ejection', () => {
     const { balancer } = testBalancer({ instances: pool(3) });
     for (const reason of ['', 'x'.repeat(65), 42, undefined]) {
       expect(() => balancer.eject('i0', reason as string)).toThrow(
-        expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', message: expect.stringContaining('reason') }),
+        expect.objectContaining({
+          code: 'BALLAST_INVALID_CONFIG',
+          message: expect.stringContaining('reason'),
+        }),
       );
     }
     expect(balancer.eject('nope', 'closed-early')).toBe(false);

@@ -93,12 +93,23 @@ export class HealthTracker {
     }
   }
 
-  /** Folds in one released outcome; returns nothing, emits what changed. */
+  /**
+   * Folds in one released outcome; returns nothing, emits what changed. Small on purpose: it is
+   * inlined into every release, and a failure's work is a call away.
+   */
   outcome(member: Member, ok: boolean, latencyMs: number, load: unknown, now: number): void {
     this.model.record(member, ok, latencyMs, now);
-    if (typeof load === 'number' && load >= 0 && load <= 1) this.reportLoad(member, load, now);
+    if (typeof load === 'number') this.reportLoad(member, load, now);
+    // Passive outcomes can take an instance out but not bring it back: successes of requests
+    // that were already in flight would otherwise flip it in and out at the threshold. So a
+    // success never changes a state, and the hot path skips the reassessment.
+    if (!ok) this.failed(member, now);
+  }
+
+  /** After a failed outcome: ejection by consecutive failures or on probation, then the state. */
+  private failed(member: Member, now: number): void {
     const outlier = this.config.outlier;
-    if (!ok && outlier !== false) {
+    if (outlier !== false) {
       if (outlier.consecutiveFailures > 0 && member.consecutiveFailures >= outlier.consecutiveFailures) {
         this.eject(member, now, 'consecutive-failures');
       } else if (member.restoredAt >= 0 && now - member.restoredAt < this.probationMs(outlier)) {
@@ -106,10 +117,7 @@ export class HealthTracker {
         this.eject(member, now, 'failed-on-probation');
       }
     }
-    // Passive outcomes can take an instance out but not bring it back: successes of requests
-    // that were already in flight would otherwise flip it in and out at the threshold. So a
-    // success never changes a state, and the hot path skips the reassessment.
-    if (!ok) this.reassess(member, now, 'failure');
+    this.reassess(member, now, 'failure');
   }
 
   /** How long after a restore one failure re-ejects: the slow-start window, or one base ejection. */
@@ -351,7 +359,9 @@ export class HealthTracker {
     member.slowStartFactor = Math.max(slowStart.minWeightPercent / 100, ramp);
   }
 
+  /** A server-reported utilization; ignored unless a number in [0, 1]. */
   private reportLoad(member: Member, utilization: number, now: number): void {
+    if (!(utilization >= 0 && utilization <= 1)) return;
     if (member.loadSince < 0 || now - member.loadAt > this.config.load.expiryMs) member.loadSince = now;
     member.loadAt = now;
     member.utilization = utilization;

@@ -37,7 +37,8 @@ export class PeakEwma implements BuiltinStrategy {
   readonly name = 'peak-ewma';
   readonly randomized = true;
   // Number initializers keep these fields unboxed doubles (see Member).
-  private readonly decayMs: number = 0;
+  /** 1 / τ: decay exponents are multiplied by it, not divided by τ. */
+  private readonly decayRate: number = 0;
   /** EWMA of every sample in the pool: the estimate for instances that have none of their own. */
   private poolAverageMs = 0;
   private pooled = false;
@@ -46,16 +47,17 @@ export class PeakEwma implements BuiltinStrategy {
 
   constructor(options: PeakEwmaOptions = {}, field = 'strategy') {
     const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs'], true);
-    this.decayMs = o.positive('decayMs', 10_000);
+    this.decayRate = 1 / o.positive('decayMs', 10_000);
     this.poolAverageMs = o.positive('defaultRttMs', 30);
     this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 5_000);
-    // The body of `estimate`, inlined: this runs twice per pick.
+    // The body of `estimate`, inlined: this runs twice per pick. `choiceOfTwo` divides by the
+    // effective weight (by cross-multiplying).
     this.cost = (member, now) => {
       const stored = member.peakEwmaMs;
       const elapsed = now - member.peakEwmaAt;
       const estimate =
-        stored < 0 ? this.poolAverageMs : elapsed > 0 ? stored * decay(elapsed / this.decayMs) : stored;
-      return (estimate * (member.inflight + 1)) / member.effectiveWeight;
+        stored < 0 ? this.poolAverageMs : elapsed > 0 ? stored * decay(elapsed * this.decayRate) : stored;
+      return estimate * (member.inflight + 1);
     };
   }
 
@@ -78,7 +80,7 @@ export class PeakEwma implements BuiltinStrategy {
     if (stored < 0 || sample > stored) {
       member.peakEwmaMs = sample;
     } else {
-      const w = decay((now > member.peakEwmaAt ? now - member.peakEwmaAt : 0) / this.decayMs);
+      const w = decay((now > member.peakEwmaAt ? now - member.peakEwmaAt : 0) * this.decayRate);
       member.peakEwmaMs = stored * w + sample * (1 - w);
     }
     member.peakEwmaAt = now;
@@ -88,7 +90,7 @@ export class PeakEwma implements BuiltinStrategy {
   estimate(member: Member, now: number): number {
     if (member.peakEwmaMs < 0) return this.poolAverageMs;
     const elapsed = now - member.peakEwmaAt;
-    return elapsed > 0 ? member.peakEwmaMs * decay(elapsed / this.decayMs) : member.peakEwmaMs;
+    return elapsed > 0 ? member.peakEwmaMs * decay(elapsed * this.decayRate) : member.peakEwmaMs;
   }
 }
 

@@ -11,13 +11,13 @@
  */
 import type { Member } from '../instance';
 import type { StrategyContext } from '../types';
-import { choiceOfTwo, loadOf, type BuiltinStrategy } from './strategy';
+import { choiceOfTwo, demandOf, type BuiltinStrategy } from './strategy';
 
 export class PowerOfTwo implements BuiltinStrategy {
   readonly name = 'power-of-two';
   readonly randomized = true;
 
   pick(candidates: readonly Member[], ctx: StrategyContext): Member | undefined {
-    return choiceOfTwo(candidates, ctx.random, ctx.now, loadOf);
+    return choiceOfTwo(candidates, ctx.random, ctx.now, demandOf);
   }
 }

@@ -52,10 +52,16 @@ export function randomIndex(random: Random, n: number): number {
   return i >= 0 && i < n ? i : i >= n ? n - 1 : 0;
 }
 
+/** In-flight requests plus the one about to be sent: the numerator of `loadOf`. */
+export function demandOf(member: Member): number {
+  return member.inflight + 1;
+}
+
 /**
  * The power of two choices: draws two distinct candidates uniformly at random (the second from
- * the n - 1 others, as in Mitzenmacher's analysis) and returns the one with the lower cost; a tie
- * goes to the first draw, which is itself random.
+ * the n - 1 others, as in Mitzenmacher's analysis) and returns the one with the lower cost per
+ * unit of effective weight; a tie goes to the first draw, which is itself random. The costs are
+ * compared cross-multiplied by the weights (weights are positive), which spares two divisions.
  */
 export function choiceOfTwo(
   candidates: readonly Member[],
@@ -70,5 +76,5 @@ export function choiceOfTwo(
   if (j >= i) j += 1;
   const a = candidates[i]!;
   const b = candidates[j]!;
-  return cost(b, now) < cost(a, now) ? b : a;
+  return cost(b, now) * a.effectiveWeight < cost(a, now) * b.effectiveWeight ? b : a;
 }
