@@ -57,6 +57,18 @@ describe('weighted-round-robin', () => {
     },
   );
 
+  it('serves a large pool of equal weights in pool order, and unequal ones by EDF after an update', () => {
+    const { balancer } = testBalancer({ strategy: 'weighted-round-robin', instances: pool(100) });
+    const order = Array.from({ length: 100 }, (_, i) => `i${i}`);
+    expect(sequence(balancer, 250)).toEqual([...order, ...order, ...order.slice(0, 50)]);
+    balancer.update('i0', { weight: 101 });
+    // Σweights = 200: i0 takes 101 of every 200 picks, each other instance one.
+    const counts = new Map<string, number>();
+    for (const id of sequence(balancer, 400)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    expect(counts.get('i0')).toBe(202);
+    expect(order.slice(1).every((id) => counts.get(id) === 2)).toBe(true);
+  });
+
   it('honours non-integer weights in proportion', () => {
     const weights = [0.5, 1.5, 2.25];
     const { balancer } = testBalancer({

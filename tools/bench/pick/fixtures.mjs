@@ -8,6 +8,11 @@ import { KEYED } from './plan.mjs';
 const KEY_COUNT = 4096;
 const LATENCY_COUNT = 1024;
 
+/** `n` instances with the weights `weight(i)`, on the URLs of `instanceUrls`. */
+export function weightedInstances(n, weight) {
+  return instanceUrls(n).map((url, i) => ({ url, weight: weight(i) }));
+}
+
 /** `n` distinct instance URLs, as discovery would hand them over. */
 export function instanceUrls(n) {
   return Array.from(

@@ -5,6 +5,12 @@
 export const SIZES = [3, 100, 1_000, 10_000];
 /** The size at which the variants (leases in flight, clock read on release) are measured. */
 export const VARIANT_SIZE = 1_000;
+/**
+ * The unequal-weights variant: a large pool with weights 1 to 4. The headline figures use equal
+ * weights, where least-connections and weighted-round-robin take their O(1) paths; this one
+ * measures the heaps they use otherwise, and the alias table of `random`.
+ */
+export const UNEQUAL = { size: 10_000, weight: (i) => 1 + (i % 4), label: 'weights 1 to 4' };
 /** Leases held at once in the in-flight variant: load-aware strategies then see uneven counts. */
 export const IN_FLIGHT = 8;
 /** Strategies whose pick needs `ctx.key`; the others are picked without a context. */

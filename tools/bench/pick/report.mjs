@@ -2,7 +2,16 @@
 // renders the Markdown of the "Pick" section.
 import { integer, table } from '../lib/markdown.mjs';
 import { median, pairedRatio, relativeSpread } from '../lib/measure.mjs';
-import { CLOCK_IN_RELEASE, IN_FLIGHT, REFERENCE, SETTLE, SIZES, TARGETS, VARIANT_SIZE } from './plan.mjs';
+import {
+  CLOCK_IN_RELEASE,
+  IN_FLIGHT,
+  REFERENCE,
+  SETTLE,
+  SIZES,
+  TARGETS,
+  UNEQUAL,
+  VARIANT_SIZE,
+} from './plan.mjs';
 
 /**
  * @param {{ strategies: string[], timings: { strategy: string, rows: object[] }[], memory: object,
@@ -41,6 +50,7 @@ export function summarize({ strategies, timings, memory, settings }) {
       ns,
       ratio,
       inFlight: median(samples(strategy, 'in-flight', strategy, VARIANT_SIZE)),
+      unequal: median(samples(strategy, 'unequal', strategy, UNEQUAL.size)),
       clockInRelease,
       memory: memory.results.find((m) => m.strategy === strategy),
     };
@@ -67,6 +77,7 @@ function caseLabel({ variant, strategy, size: n, owner }) {
     reference: `at ${integer(n)}`,
     'in-flight': `${IN_FLIGHT} in flight at ${integer(n)}`,
     'clock-in-release': `reading the clock on release at ${integer(n)}`,
+    unequal: `at ${integer(n)}, ${UNEQUAL.label}`,
     clock: 'alone',
   }[variant];
   return `${strategy} ${what}${owner === strategy ? '' : ` (in the ${owner} process)`}`;
@@ -103,7 +114,9 @@ export function render(summary, { machine, command }) {
     targetLine(summary),
     '### Nanoseconds per pick + release',
     timeTable(summary),
-    `Median of ${summary.rounds} rounds. Instances have weight 1; the balancers use the default clock ` +
+    `Median of ${summary.rounds} rounds. Instances have weight 1 except in the "${UNEQUAL.label}" column; ` +
+      'with equal weights least-connections and weighted-round-robin take O(1) paths (load buckets, a ' +
+      'cursor), with unequal ones their heaps. The balancers use the default clock ' +
       '(`performance.now()`) and the default random (`Math.random`). The last row is one clock read alone: ' +
       'every pick reads the clock once (twice in the "balancer reads the clock" column), so it is a fixed ' +
       'share of every figure. Memory is per instance, after every instance has served requests.',
@@ -139,6 +152,7 @@ function timeTable({ perStrategy, clockNs }) {
     ...SIZES.map(integer),
     `${integer(VARIANT_SIZE)}, ${IN_FLIGHT} in flight`,
     `${integer(VARIANT_SIZE)}, balancer reads the clock`,
+    `${integer(UNEQUAL.size)}, ${UNEQUAL.label}`,
     'Memory / instance',
   ];
   const rows = perStrategy.map((s) => [
@@ -146,9 +160,10 @@ function timeTable({ perStrategy, clockNs }) {
     ...SIZES.map((n) => formatNs(s.ns.get(n))),
     formatNs(s.inFlight),
     formatNs(s.clockInRelease),
+    formatNs(s.unequal),
     `${integer(s.memory.served)} B`,
   ]);
-  rows.push(['clock read alone', ...SIZES.map(() => formatNs(clockNs)), '—', '—', '—']);
+  rows.push(['clock read alone', ...SIZES.map(() => formatNs(clockNs)), '—', '—', '—', '—']);
   return table(header, rows, ['left', ...header.slice(1).map(() => 'right')]);
 }
 

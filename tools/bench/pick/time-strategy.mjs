@@ -18,9 +18,15 @@ import process from 'node:process';
 import { createBalancer } from '@ballast/core';
 
 import { measure } from '../lib/measure.mjs';
-import { clockOutcomes, instanceUrls, latencyOutcomes, pickContexts } from './fixtures.mjs';
+import {
+  clockOutcomes,
+  instanceUrls,
+  latencyOutcomes,
+  pickContexts,
+  weightedInstances,
+} from './fixtures.mjs';
 import { pickRelease } from './loops.mjs';
-import { CLOCK_IN_RELEASE, IN_FLIGHT, REFERENCE, SETTLE, SIZES, VARIANT_SIZE } from './plan.mjs';
+import { CLOCK_IN_RELEASE, IN_FLIGHT, REFERENCE, SETTLE, SIZES, UNEQUAL, VARIANT_SIZE } from './plan.mjs';
 
 /** Keeps results of timed work observable so no compiler can drop the work. */
 let sink = 0;
@@ -42,8 +48,9 @@ function clockReads(iterations) {
   sink += sum;
 }
 
-function balancerOf(strategy, size) {
-  return createBalancer({ service: 'bench', instances: instanceUrls(size), strategy });
+function balancerOf(strategy, size, weight) {
+  const instances = weight === undefined ? instanceUrls(size) : weightedInstances(size, weight);
+  return createBalancer({ service: 'bench', instances, strategy });
 }
 
 /** A timed case, labelled for the report: which variant, strategy and pool size it measures. */
@@ -58,8 +65,8 @@ function caseOf(variant, strategy, size, run) {
   };
 }
 
-function pickCase(variant, strategy, size, outcomes) {
-  const balancer = balancerOf(strategy, size);
+function pickCase(variant, strategy, size, outcomes, weight) {
+  const balancer = balancerOf(strategy, size, weight);
   const contexts = pickContexts(strategy);
   return caseOf(variant, strategy, size, (n) => pickRelease(balancer, contexts, outcomes, n));
 }
@@ -80,6 +87,7 @@ function casesFor(strategy) {
     cases.push(...SIZES.map((size) => pickCase('reference', REFERENCE, size, outcomes)));
   }
   cases.push(inFlightCase(strategy, VARIANT_SIZE, outcomes));
+  cases.push(pickCase('unequal', strategy, UNEQUAL.size, outcomes, UNEQUAL.weight));
   if (CLOCK_IN_RELEASE.has(strategy)) {
     cases.push(pickCase('clock-in-release', strategy, VARIANT_SIZE, clockOutcomes()));
   }

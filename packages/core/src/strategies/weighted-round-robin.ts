@@ -11,7 +11,9 @@
  * k / weight_i, and a min-heap yields the earliest due turn in O(log n). IEEE division is
  * correctly rounded, so equal deadlines (2/4 and 1/2) compare equal exactly; ties break by pool
  * order the same way every period, and the sequence repeats with period Σweights. (The old Datapunk module's bias came from rounding
- * weights into a list; neither algorithm rounds.)
+ * weights into a list; neither algorithm rounds.) With equal weights that order is the pool order,
+ * so a cursor yields it in O(1), as Envoy switches to plain round robin when weights are equal; a
+ * heap would sift every pick through its whole depth.
  *
  * Choose it for instances of known, different capacity whose requests cost about the same.
  */
@@ -31,7 +33,10 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   /** EDF state for the balancer's pool: turns taken, indexed by slot, and due turns in a heap. */
   private turns = new Float64Array(0);
   private readonly heap = new IndexedHeap<Member>();
+  /** The candidate list the EDF state was built from; whether its weights are all equal. */
   private heapOf: readonly Member[] | undefined;
+  private equal = false;
+  private cursor = 0;
 
   constructor(options: WeightedRoundRobinOptions = {}, field = 'strategy') {
     this.smoothMax = readOptions(options, field, ['smoothMaxInstances'], true).integer(
@@ -45,6 +50,10 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   pick(candidates: readonly Member[], ctx: BuiltinContext): Member | undefined {
     if (candidates.length <= this.smoothMax || !ctx.isPool) return smooth(candidates);
     if (this.heapOf !== candidates) this.startEdf(candidates);
+    if (this.equal) {
+      if (this.cursor >= candidates.length) this.cursor = 0;
+      return candidates[this.cursor++];
+    }
     const next = this.heap.peek()!;
     const turns = (this.turns[next.slot]! += 1);
     // Keeping its pool position as the tie-breaker makes every period break ties alike.
@@ -53,12 +62,19 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   }
 
   private startEdf(candidates: readonly Member[]): void {
+    this.heapOf = candidates;
+    const weight = candidates[0]!.effectiveWeight;
+    this.equal = candidates.every((m) => m.effectiveWeight === weight);
+    if (this.equal) {
+      this.cursor = 0;
+      this.heap.build([], firstDue, poolOrder);
+      return;
+    }
     let maxSlot = 0;
     for (const m of candidates) if (m.slot > maxSlot) maxSlot = m.slot;
     if (this.turns.length <= maxSlot) this.turns = new Float64Array((maxSlot + 1) * 2);
     for (const m of candidates) this.turns[m.slot] = 0;
     this.heap.build(candidates, firstDue, poolOrder);
-    this.heapOf = candidates;
   }
 }
 
