@@ -215,6 +215,12 @@ export class Member implements Instance {
   history = 0;
   historyLength = 0;
   effectiveWeight = 1;
+  // Strategy scratch space. Each built-in strategy owns one field, so switching strategies
+  // (adaptive) keeps each one's state warm without a map lookup per pick. Peak-EWMA's are read
+  // for both candidates of a pick, so they sit by `effectiveWeight`.
+  /** Peak-EWMA: latency estimate (ms) and when it was last updated. */
+  peakEwmaMs = -1;
+  peakEwmaAt = 0;
   successRate = 1;
   latencyMs = 0;
   lastLatencyMs = 0;
@@ -224,11 +230,6 @@ export class Member implements Instance {
   /** Passive-score factor: latency against the pool (see health/). */
   latencyScore = 1;
 
-  // Strategy scratch space. Each built-in strategy owns one field, so switching strategies
-  // (adaptive) keeps each one's state warm without a map lookup per pick.
-  /** Peak-EWMA: latency estimate (ms) and when it was last updated. */
-  peakEwmaMs = -1;
-  peakEwmaAt = 0;
   /** Smooth weighted round-robin: current weight. */
   currentWeight = 0;
 

@@ -34,7 +34,8 @@ export class LeaseImpl implements Lease {
   }
 
   get startedAt(): number {
-    return this.startFar === 0 ? this.startMs + this.startNs / 1e6 : this.startFar;
+    // A multiplication: a division by 1e6 here was a tenth of the release path.
+    return this.startFar === 0 ? this.startMs + this.startNs * 1e-6 : this.startFar;
   }
 
   release(outcome: Outcome): void {
