@@ -40,12 +40,13 @@ describe('weighted-round-robin', () => {
   });
 
   it.each([
-    ['smooth WRR', 8],
-    ['EDF', 200],
+    ['smooth WRR', 8, 4],
+    ['EDF over weight classes', 200, 4],
+    ['EDF heap', 200, 12],
   ])(
-    'gives every instance exactly its weight in every window of Σweights picks (%s, %i instances)',
-    (_name, n) => {
-      const weight = (i: number) => 1 + (i % 4);
+    'gives every instance exactly its weight in every window of Σweights picks (%s, %i instances, %i weights)',
+    (_name, n, distinct) => {
+      const weight = (i: number) => 1 + (i % distinct);
       const { balancer } = testBalancer({ strategy: 'weighted-round-robin', instances: pool(n, weight) });
       const total = Array.from({ length: n }, (_, i) => weight(i)).reduce((a, b) => a + b, 0);
       const ids = sequence(balancer, total * 3);
@@ -57,7 +58,7 @@ describe('weighted-round-robin', () => {
     },
   );
 
-  it('serves a large pool of equal weights in pool order, and unequal ones by EDF after an update', () => {
+  it('serves a large pool of equal weights in pool order, and follows a weight update', () => {
     const { balancer } = testBalancer({ strategy: 'weighted-round-robin', instances: pool(100) });
     const order = Array.from({ length: 100 }, (_, i) => `i${i}`);
     expect(sequence(balancer, 250)).toEqual([...order, ...order, ...order.slice(0, 50)]);
@@ -114,10 +115,11 @@ describe('least-connections', () => {
     expect(balancer.pick().instance.id).toBe(leases[1]!.instance.id);
   });
 
-  // Equal weights use load buckets, unequal ones a heap: both must pick the least loaded.
+  // Up to 8 distinct weights use load buckets per weight, more a heap: all must pick the least loaded.
   it.each([
     ['equal weights', () => 1],
-    ['unequal weights', (i: number) => 1 + (i % 4)],
+    ['4 distinct weights', (i: number) => 1 + (i % 4)],
+    ['12 distinct weights', (i: number) => 0.5 + (i % 12) / 4],
   ])('keeps its index right on a large pool under random holds and releases (%s)', (_, weight) => {
     const random = seededRandom(7);
     const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(300, weight) });
@@ -149,7 +151,7 @@ describe('least-connections', () => {
       expect(new Set(ids.slice(round * 50, round * 50 + 50)).size).toBe(50);
   });
 
-  it('switches between its two indexes when a weight makes the pool unequal and back', () => {
+  it('follows a weight update that makes the pool unequal, and back', () => {
     const { balancer } = testBalancer({ strategy: 'least-connections', instances: pool(3) });
     const first = balancer.pick();
     balancer.update('i2', { weight: 3 });

@@ -7,8 +7,9 @@ export const SIZES = [3, 100, 1_000, 10_000];
 export const VARIANT_SIZE = 1_000;
 /**
  * The unequal-weights variant: a large pool with weights 1 to 4. The headline figures use equal
- * weights, where least-connections and weighted-round-robin take their O(1) paths; this one
- * measures the heaps they use otherwise, and the alias table of `random`.
+ * weights; this one measures the weighted paths: least-connections and weighted-round-robin by
+ * weight class (O(1) per pick for up to 8 distinct weights), the alias table of `random`, and
+ * the weights in the power-of-two and peak-EWMA costs.
  */
 export const UNEQUAL = { size: 10_000, weight: (i) => 1 + (i % 4), label: 'weights 1 to 4' };
 /** Leases held at once in the in-flight variant: load-aware strategies then see uneven counts. */

@@ -115,8 +115,8 @@ export function render(summary, { machine, command }) {
     '### Nanoseconds per pick + release',
     timeTable(summary),
     `Median of ${summary.rounds} rounds. Instances have weight 1 except in the "${UNEQUAL.label}" column; ` +
-      'with equal weights least-connections and weighted-round-robin take O(1) paths (load buckets, a ' +
-      'cursor), with unequal ones their heaps. The balancers use the default clock ' +
+      'least-connections and weighted-round-robin take O(1) paths per weight class (load buckets, a ' +
+      'cursor) up to 8 distinct weights, and their heaps beyond. The balancers use the default clock ' +
       '(`performance.now()`) and the default random (`Math.random`). The last row is one clock read alone: ' +
       'every pick reads the clock once (twice in the "balancer reads the clock" column), so it is a fixed ' +
       'share of every figure. Memory is per instance, after every instance has served requests.',

@@ -50,6 +50,11 @@ export class LoadBuckets<T extends { readonly slot: number; readonly inflight: n
     }
   }
 
+  /** The in-flight count of the front-runner (0 when empty). */
+  get minLoad(): number {
+    return this.min;
+  }
+
   /** The least loaded member that has waited longest at its load. */
   peek(): T | undefined {
     if (this.size === 0) return undefined;

@@ -52,6 +52,27 @@ export function randomIndex(random: Random, n: number): number {
   return i >= 0 && i < n ? i : i >= n ? n - 1 : 0;
 }
 
+/**
+ * The most distinct effective weights that least-connections and weighted-round-robin serve by
+ * weight class (O(1) per pick); with more they use a heap.
+ */
+export const MAX_WEIGHT_CLASSES = 8;
+
+/**
+ * `candidates` grouped by effective weight, in order of first appearance and each group in pool
+ * order; undefined when they have more than `MAX_WEIGHT_CLASSES` distinct weights.
+ */
+export function byWeight(candidates: readonly Member[]): [number, Member[]][] | undefined {
+  const groups = new Map<number, Member[]>();
+  for (const m of candidates) {
+    const group = groups.get(m.effectiveWeight);
+    if (group !== undefined) group.push(m);
+    else if (groups.size === MAX_WEIGHT_CLASSES) return undefined;
+    else groups.set(m.effectiveWeight, [m]);
+  }
+  return [...groups];
+}
+
 /** In-flight requests plus the one about to be sent: the numerator of `loadOf`. */
 export function demandOf(member: Member): number {
   return member.inflight + 1;
