@@ -41,7 +41,7 @@ export abstract class Exchange implements AttemptOwner {
   protected aborted: Error | undefined;
   protected over = false;
   private upstream: UpstreamRequest | undefined;
-  private requestBody: RequestBody | BufferedBody | Buffer | string | undefined;
+  private requestBody: RequestBody | BufferedBody | Buffer | readonly Buffer[] | string | undefined;
   private tried: string[] | undefined;
   private retriesLeft: number;
   private idempotent = false;
@@ -175,7 +175,12 @@ export abstract class Exchange implements AttemptOwner {
     this.attempt = attempt;
     const kept = this.requestBody;
     // A BufferedBody is replaced by its bytes before the first attempt.
-    const body = kept instanceof RequestBody ? kept.attach() : (kept as Buffer | string | undefined);
+    const body =
+      kept instanceof RequestBody
+        ? kept.attach()
+        : isChunks(kept)
+          ? asDispatchBody(kept)
+          : (kept as Buffer | string | undefined);
     target.pool.dispatch(
       {
         path: upstreamPath(upstream.path, target.base),
@@ -349,4 +354,16 @@ export abstract class Exchange implements AttemptOwner {
     const body = this.requestBody;
     if (body instanceof RequestBody || body instanceof BufferedBody) body.dispose();
   }
+}
+
+function isChunks(body: unknown): body is readonly Buffer[] {
+  return Array.isArray(body);
+}
+
+/**
+ * Chunks as undici's dispatch body: it takes any Iterable and writes it chunk by chunk
+ * (docs/api/Dispatcher.md, `body`); its TypeScript types list only single-buffer bodies.
+ */
+function asDispatchBody(chunks: readonly Buffer[]): Buffer {
+  return chunks as unknown as Buffer;
 }

@@ -98,22 +98,27 @@ export class RequestBody {
 
 /**
  * A request body of known length that fits the replay buffer, read whole before the first
- * attempt, as NGINX buffers request bodies by default: every attempt then sends the same Buffer
- * in one write, a retry can always replay it, and no per-attempt stream sits between the client
- * and undici. Larger or chunked bodies stream through `RequestBody`.
+ * attempt, as NGINX buffers request bodies by default: every attempt then sends the same bytes,
+ * a retry can always replay them, and no per-attempt stream sits between the client and undici.
+ * The bytes are kept as the chunks they arrived in (undici writes an array of them chunk by
+ * chunk): joining them would copy every byte once more, 8 µs of a 64 KiB POST here. Larger or
+ * chunked bodies stream through `RequestBody`.
  */
 export class BufferedBody {
   private readonly chunks: Buffer[] = [];
   private size = 0;
-  private done: ((body: Buffer) => void) | undefined;
+  private done: ((body: Buffer | readonly Buffer[]) => void) | undefined;
 
   constructor(
     private readonly source: Readable,
     private readonly onSourceError: (error: Error) => void,
   ) {}
 
-  /** Reads the source to its end, then calls `done` with the bytes (unless disposed first). */
-  read(done: (body: Buffer) => void): void {
+  /**
+   * Reads the source to its end, then calls `done` with the bytes, one Buffer or the chunks in
+   * order (unless disposed first).
+   */
+  read(done: (body: Buffer | readonly Buffer[]) => void): void {
     this.done = done;
     this.source.on('data', this.onData);
     this.source.on('end', this.onEnd);
@@ -137,7 +142,7 @@ export class BufferedBody {
   private readonly onEnd = (): void => {
     const done = this.done;
     this.dispose();
-    done?.(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
+    done?.(this.chunks.length === 1 ? this.chunks[0]! : this.chunks);
   };
 
   private readonly onError = (error: Error): void => {

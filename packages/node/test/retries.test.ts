@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { Strategy } from '@ballast/core';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, type TestServer } from './helpers';
 
@@ -86,6 +86,34 @@ describe('retries', () => {
     expect(put.status).toBe(200);
     expect(put.text).toBe(sha(body));
     expect(a.received.map((r) => r.method)).toEqual(['GET', 'PUT']);
+  });
+
+  it('replays a body that reached the gateway in several chunks, byte-identical', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    const body = randomBytes(60_000);
+    // Written in six parts with a pause between them, so the gateway reads several chunks.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        `${url}/parts`,
+        { method: 'PUT', headers: { 'content-length': body.length }, agent: false },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        },
+      );
+      req.on('error', reject);
+      const write = (part: number): void => {
+        if (part === 6) return void req.end();
+        req.write(body.subarray(part * 10_000, (part + 1) * 10_000));
+        setTimeout(() => write(part + 1), 5);
+      };
+      write(0);
+    });
+    expect(reply).toBe(`200 ${sha(body)}`);
+    expect(a.received.map((r) => r.method)).toEqual(['PUT']);
   });
 
   it('does not replay a started body larger than the replay buffer', async () => {
