@@ -22,7 +22,10 @@ async function main(): Promise<void> {
   const users = withBalancer(axios.create({ timeout: 2_000 }), {
     service: 'users',
     instances: services.users!,
-    health: { outlier: { intervalMs: 1_000, baseEjectionMs: 5_000 } },
+    // Quick reactions for a demo: three failures in a row eject. With the default five, the
+    // adaptive strategy may switch to peak-EWMA first, which then routes around the dead
+    // instance without ever failing on it five times: no errors, but no ejection to show either.
+    health: { outlier: { consecutiveFailures: 3, intervalMs: 1_000, baseEjectionMs: 5_000 } },
   });
   const balancer = balancerOf(users)!;
   balancer.on('eject', (e) => console.log(`  ! ${e.instance.id} ejected (${e.reason})`));
