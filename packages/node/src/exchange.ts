@@ -13,7 +13,7 @@ import {
 } from './errors';
 import { parseLoadHeader, stripResponseHeaders, upstreamPath } from './headers';
 import { prepareRequest } from './prepare';
-import { BufferedBody, RequestBody } from './request-body';
+import { BufferedBody, dispatchBody, RequestBody } from './request-body';
 import type { UpstreamRequest, UpstreamResponse } from './types';
 
 /** Errors no other instance would answer differently: bad input, our own hooks, a closing pool. */
@@ -178,9 +178,7 @@ export abstract class Exchange implements AttemptOwner {
     const body =
       kept instanceof RequestBody
         ? kept.attach()
-        : isChunks(kept)
-          ? asDispatchBody(kept)
-          : (kept as Buffer | string | undefined);
+        : dispatchBody(kept as Buffer | readonly Buffer[] | string | undefined);
     target.pool.dispatch(
       {
         path: upstreamPath(upstream.path, target.base),
@@ -354,16 +352,4 @@ export abstract class Exchange implements AttemptOwner {
     const body = this.requestBody;
     if (body instanceof RequestBody || body instanceof BufferedBody) body.dispose();
   }
-}
-
-function isChunks(body: unknown): body is readonly Buffer[] {
-  return Array.isArray(body);
-}
-
-/**
- * Chunks as undici's dispatch body: it takes any Iterable and writes it chunk by chunk
- * (docs/api/Dispatcher.md, `body`); its TypeScript types list only single-buffer bodies.
- */
-function asDispatchBody(chunks: readonly Buffer[]): Buffer {
-  return chunks as unknown as Buffer;
 }

@@ -159,3 +159,14 @@ export function smallBodyLength(req: IncomingMessage, limit: number): number | u
   const length = Number(header);
   return length > 0 && length <= limit ? length : undefined;
 }
+
+/**
+ * Bytes as undici's dispatch takes them. A BufferedBody's chunks go as they are: dispatch takes
+ * any Iterable body and writes it chunk by chunk (undici's docs/api/Dispatcher.md, `body`),
+ * though its TypeScript types list only single-buffer bodies.
+ */
+export function dispatchBody(
+  bytes: Buffer | readonly Buffer[] | string | undefined,
+): Buffer | string | undefined {
+  return bytes as Buffer | string | undefined;
+}
