@@ -106,7 +106,6 @@ export class RequestBody {
  */
 export class BufferedBody {
   private readonly chunks: Buffer[] = [];
-  private size = 0;
   private done: ((body: Buffer | readonly Buffer[]) => void) | undefined;
 
   constructor(
@@ -136,7 +135,6 @@ export class BufferedBody {
   private readonly onData = (chunk: Buffer | string): void => {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.chunks.push(buffer);
-    this.size += buffer.length;
   };
 
   private readonly onEnd = (): void => {

@@ -1,8 +1,9 @@
 /**
  * Members bucketed by their in-flight count, each bucket a first-in first-out list: the least
  * loaded member that has waited longest at its load is at the front of the lowest non-empty
- * bucket. When every member has the same weight, least-connections needs nothing more, and a
- * pick or a release is O(1): a member moves one bucket up or down, to the back of its new list.
+ * bucket. Among members of one weight that is least-connections' choice (it keeps one set per
+ * weight class), and a pick or a release is O(1): a member moves one bucket up or down, to the
+ * back of its new list.
  * (A heap needs a sift through its whole depth for each pick when loads are equal, the common
  * case: seven levels on a pool of 10 000.)
  *
