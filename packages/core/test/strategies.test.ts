@@ -1,4 +1,5 @@
 import { createBalancer, seededRandom, STRATEGY_NAMES, type Instance } from '../src';
+import { reduce } from '../src/internal/hash';
 import { manualClock, pool, sequence, shares, testBalancer } from './helpers';
 
 const PICKS = 100_000;
@@ -285,6 +286,19 @@ describe('consistent-hash', () => {
     for (const [key, id] of a) if (b.get(key) !== id) count += 1;
     return count / a.size;
   }
+
+  it.each([1, 2, 65_537, 1_000_003, 50_000_000])(
+    'reduces every 32-bit hash into a table of %i slots, evenly',
+    (size) => {
+      // The ends of the hash range, then one hash per 1/8 of it: each lands in its 1/8 of the table.
+      expect(reduce(0, size)).toBe(0);
+      expect(reduce(0xffff_ffff, size)).toBe(size - 1);
+      for (let eighth = 0; eighth < 8; eighth++) {
+        const slot = reduce(eighth * 2 ** 29, size);
+        expect(slot).toBe(Math.floor((eighth * size) / 8));
+      }
+    },
+  );
 
   it('maps a key to the same instance every time', () => {
     const { balancer } = testBalancer({ strategy: 'consistent-hash', instances: pool(5) });

@@ -15,7 +15,7 @@
  * and building it (only on membership or weight changes) is O(M log M).
  * Choose it for cache affinity (per-user caches, sticky sessions without cookies).
  */
-import { hash32, nextPrime } from '../internal/hash';
+import { hash32, nextPrime, reduce } from '../internal/hash';
 import type { Member } from '../instance';
 import { readOptions } from '../options';
 import { PowerOfTwo } from './power-of-two';
@@ -63,7 +63,7 @@ export class ConsistentHash implements BuiltinStrategy {
       if (candidateSet === undefined)
         this.candidateSets.set(candidates, (candidateSet = new Set(candidates)));
     }
-    let index = hash32(key) % size;
+    let index = reduce(hash32(key), size);
     for (let probe = 0; probe <= MAX_PROBES; probe++) {
       const member = this.members[this.table[index]!]!;
       if (candidateSet === undefined ? member.eligible : candidateSet.has(member)) return member;
@@ -76,7 +76,7 @@ export class ConsistentHash implements BuiltinStrategy {
   owner(key: string): Member | undefined {
     if (this.version !== this.host.membersVersion) this.rebuild();
     if (this.table.length === 0) return undefined;
-    return this.members[this.table[hash32(key) % this.table.length]!];
+    return this.members[this.table[reduce(hash32(key), this.table.length)]!];
   }
 
   private rebuild(): void {
