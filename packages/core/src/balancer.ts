@@ -212,29 +212,39 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
     member.inflight -= 1;
     member.lastLatencyMs = latencyMs;
-    if (member.draining) this.tracker.model.record(member, ok, latencyMs, now);
+    if (member.draining) this.settleDraining(member, ok, now);
     else this.tracker.outcome(member, ok, latencyMs, valid ? outcome.load : undefined, now);
     const builtin = this.builtin;
     if (builtin !== undefined) {
       builtin.onOutcome?.(member, latencyMs, ok, now);
       builtin.onLoad?.(member);
     }
-    if (member.draining && member.inflight === 0) this.forget(member);
     // Two field reads when nobody watches. Observers are one direct call (metrics' hot path);
     // listeners stay out of this function's size, which decides whether V8 inlines it.
     const observe = this.observeRelease;
     if (observe !== undefined) observe(member, ok, member.slot);
-    if (this.releaseListeners !== undefined) this.announceRelease(member, valid ? outcome : { ok });
+    if (this.releaseListeners !== undefined) this.announceRelease(member, outcome, ok);
+  }
+
+  /**
+   * The outcome of a removed member's last requests: its history only, no state change, and it
+   * is forgotten with its last lease. Kept out of `settle`, whose bytecode size V8 counts against
+   * the budget for inlining the release path (see `LeaseImpl.release`).
+   */
+  private settleDraining(member: Member, ok: boolean, now: number): void {
+    this.tracker.model.record(member, ok, member.lastLatencyMs, now);
+    // Its slot is free for the next add(); settle's strategy hooks still run for it first.
+    if (member.inflight === 0) this.forget(member);
   }
 
   /** Emits `release`; the latency is `member.lastLatencyMs` (a double argument would be boxed). */
-  private announceRelease(member: Member, outcome: Outcome): void {
+  private announceRelease(member: Member, outcome: Outcome, ok: boolean): void {
     const listeners = this.releaseListeners;
     if (listeners !== undefined)
       this.events.call('release', listeners, {
         service: this.service,
         instance: member,
-        outcome,
+        outcome: typeof outcome === 'object' && outcome !== null ? outcome : { ok },
         latencyMs: member.lastLatencyMs,
       });
   }

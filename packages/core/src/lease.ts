@@ -34,13 +34,21 @@ export class LeaseImpl implements Lease {
   }
 
   get startedAt(): number {
-    // A multiplication: a division by 1e6 here was a tenth of the release path.
-    return this.startFar === 0 ? this.startMs + this.startNs * 1e-6 : this.startFar;
+    return startTime(this.startMs, this.startNs, this.startFar);
   }
 
   release(outcome: Outcome): void {
     if (this.released) return;
     this.released = true;
-    this.owner.settle(this.instance, this.startedAt, outcome);
+    // Not `this.startedAt`: V8 ranks a getter call last among the release path's inlining
+    // candidates (it has no call count), so once settle and the strategy's hooks fill the
+    // inlining budget the getter stays a call, and its double result a heap allocation (20 to
+    // 40 ns a release). A plain call to a function this small is always inlined.
+    this.owner.settle(this.instance, startTime(this.startMs, this.startNs, this.startFar), outcome);
   }
+}
+
+/** The pick time from a lease's parts. A multiplication: dividing by 1e6 was a tenth of release. */
+function startTime(ms: number, ns: number, far: number): number {
+  return far === 0 ? ms + ns * 1e-6 : far;
 }
