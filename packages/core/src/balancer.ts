@@ -8,6 +8,7 @@ import {
 } from './balancer-options';
 import type { Clock } from './clock';
 import { LeaseImpl } from './lease';
+import { CandidatePool } from './pool';
 import { DiscoveryFeed, parseDiscovery, type DiscoveryHost } from './discovery';
 import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
 import { Events } from './events';
@@ -35,8 +36,6 @@ import type {
   ReleaseObserver,
 } from './types';
 
-/** `match` sub-pools cached at once; more distinct matches than this are rebuilt as needed. */
-const MAX_SUBPOOLS = 64;
 /** The longest `reason` `eject()` accepts: it goes into events and log lines. */
 const MAX_REASON_LENGTH = 64;
 
@@ -80,9 +79,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private readonly freeSlots: number[] = [];
   private slotCount = 0;
 
-  private pool: Member[] = [];
-  private poolDirty = true;
-  private readonly subpools = new Map<string, Member[]>();
+  private readonly candidates: CandidatePool;
   private readonly state: PickState;
   /** Clock time of the latest pick. */
   private lastPickAt = -Infinity;
@@ -96,9 +93,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private observeRelease: ReleaseObserver | undefined;
   private hasRetryListeners = false;
   private readonly feed: DiscoveryFeed | undefined;
-  /** Whether instances differ in priority, as of `tiersVersion` (a membersVersion). */
-  private tiered = false;
-  private tiersVersion = -1;
 
   constructor(options: BalancerOptions) {
     const raw: unknown = options;
@@ -124,6 +118,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
     const now = readClock(this.clock, options.clock);
     this.tracker = new HealthTracker(health, this, now);
+    this.candidates = new CandidatePool(this, (members) => this.tracker.buildPool(members));
     const instances = options.instances ?? [];
     if (!Array.isArray(instances))
       throw new InvalidConfigError('instances', instances, 'expected an array of URLs or instance objects');
@@ -158,13 +153,12 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     const now = this.clock();
     this.lastPickAt = now;
     if (now >= this.tracker.nextDueAt) this.tracker.maintain(now);
-    if (this.poolDirty) this.rebuildPool();
 
     const state = this.state;
     state.now = now;
     state.key = undefined;
     state.isPool = true;
-    let candidates = this.pool;
+    let candidates = this.candidates.current();
     let exclude: ReadonlySet<string> | undefined;
     let retry = false;
     if (ctx != null) {
@@ -173,7 +167,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       if (typeof key === 'string') state.key = key;
       else if (typeof key === 'number') state.key = String(key);
       if (ctx.match != null) {
-        candidates = this.subpool(ctx.match);
+        candidates = this.candidates.matching(ctx.match);
         state.isPool = false;
       }
       if (ctx.exclude != null) exclude = toSet(ctx.exclude);
@@ -469,7 +463,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
         ? this.feed?.waiting === true
           ? 'the pool is empty until discovery delivers its first list'
           : 'the pool is empty'
-        : this.pool.length === 0
+        : this.candidates.current().length === 0
           ? this.tracker.panic && this.tracker.config.failOnPanic
             ? `panic: too few of ${this.list.length} instances are healthy (failOnPanic)`
             : `none of ${this.list.length} instances is available`
@@ -515,61 +509,12 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   poolChanged(): void {
-    this.poolDirty = true;
+    this.candidates.invalidate();
   }
 
   private membersChanged(): void {
     this.membersVersion += 1;
-    this.poolDirty = true;
-  }
-
-  private rebuildPool(): void {
-    if (this.tiersVersion !== this.membersVersion) {
-      this.tiersVersion = this.membersVersion;
-      const first = this.list[0]?.priority;
-      this.tiered = this.list.some((m) => m.priority !== first);
-    }
-    this.pool = this.tracker.buildPool(this.tiered ? this.activeTier() : this.list);
-    this.subpools.clear();
-    this.poolDirty = false;
-  }
-
-  /**
-   * Priority tiers, as Envoy's priority levels and DNS SRV priorities: the lowest priority that
-   * has a healthy (or slow-starting) instance serves alone; the others stand by. With none
-   * healthy in any tier, every instance is handed over and the health model's panic rule
-   * applies to all of them. Runs on a pool rebuild, never per pick.
-   */
-  private activeTier(): Member[] {
-    let best = Infinity;
-    for (const m of this.list) {
-      if (m.priority < best && (m.state === 'healthy' || m.state === 'slow-start')) best = m.priority;
-    }
-    if (best === Infinity) return this.list;
-    const tier: Member[] = [];
-    for (const m of this.list) {
-      if (m.priority === best) tier.push(m);
-      // Consistent hashing reads `eligible` over every member.
-      else m.eligible = false;
-    }
-    return tier;
-  }
-
-  private subpool(match: Readonly<Record<string, string>>): Member[] {
-    if (!isPlainObject(match)) return [];
-    for (const key in match) {
-      const want = match[key];
-      // No instance carries a non-string value; and JSON would drop it from the cache key.
-      if (want !== undefined && typeof want !== 'string') return [];
-    }
-    const key = JSON.stringify(match);
-    let members = this.subpools.get(key);
-    if (members === undefined) {
-      members = this.pool.filter((m) => m.matches(match));
-      if (this.subpools.size >= MAX_SUBPOOLS) this.subpools.clear();
-      this.subpools.set(key, members);
-    }
-    return members;
+    this.candidates.invalidate();
   }
 
   private assertOpen(): void {
