@@ -33,6 +33,7 @@ import type { Member } from '../instance';
 import type { InstanceState, Logger } from '../types';
 import { HealthModel } from './model';
 import type { HealthConfig, OutlierConfig } from './options';
+import { rampSlowStart, reportLoad, updateLoadFactors } from './weight';
 
 export interface TrackerHost {
   readonly service: string;
@@ -45,9 +46,6 @@ export interface TrackerHost {
   /** The balancer's clock, read afresh (outcomes may carry a slightly earlier time). */
   now(): number;
 }
-
-/** Smallest utilization taken at face value in the capacity estimate. */
-const MIN_UTILIZATION = 0.01;
 
 /** The longest maintenance period; slow start ramps in finer steps. */
 const MAX_TICK_MS = 1_000;
@@ -99,7 +97,7 @@ export class HealthTracker {
    */
   outcome(member: Member, ok: boolean, latencyMs: number, load: unknown, now: number): void {
     this.model.record(member, ok, latencyMs, now);
-    if (typeof load === 'number') this.reportLoad(member, load, now);
+    if (typeof load === 'number') reportLoad(member, load, now, this.config.load);
     // Passive outcomes can take an instance out but not bring it back: successes of requests
     // that were already in flight would otherwise flip it in and out at the threshold. So a
     // success never changes a state, and the hot path skips the reassessment.
@@ -227,7 +225,7 @@ export class HealthTracker {
     if (periodMs >= MAX_TICK_MS || this.tickMs >= MAX_TICK_MS) {
       const periodStart = this.periodStartAt;
       this.periodStartAt = now;
-      weightsChanged = this.updateLoadFactors(members, periodMs);
+      weightsChanged = updateLoadFactors(members, periodMs, now, this.config.load);
       this.model.compareLatency(members, periodStart);
     }
     for (const m of members) {
@@ -235,7 +233,7 @@ export class HealthTracker {
       if ((m.successRate < 1 || m.latencyScore < 1) && m.lastOutcomeAt <= now - this.tickMs) {
         this.model.recover(m, now - Math.max(since, m.lastOutcomeAt));
       }
-      if (m.slowStartAt >= 0) this.rampSlowStart(m, now);
+      if (m.slowStartAt >= 0) rampSlowStart(m, now, this.config.slowStart);
       const weight = m.weight * m.slowStartFactor * m.loadFactor;
       if (weight !== m.effectiveWeight) {
         m.effectiveWeight = weight;
@@ -341,66 +339,9 @@ export class HealthTracker {
 
   private startSlowStart(member: Member, now: number): void {
     member.slowStartAt = now;
-    this.rampSlowStart(member, now);
+    rampSlowStart(member, now, this.config.slowStart);
     member.effectiveWeight = member.weight * member.slowStartFactor * member.loadFactor;
     this.nextTickAt = Math.min(this.nextTickAt, now + this.tickMs);
-  }
-
-  /** Envoy: factor = max(minWeightPercent / 100, (t / window) ^ (1 / aggression)). */
-  private rampSlowStart(member: Member, now: number): void {
-    const slowStart = this.config.slowStart;
-    const t = now - member.slowStartAt;
-    if (slowStart === false || t >= slowStart.windowMs) {
-      member.slowStartAt = -1;
-      member.slowStartFactor = 1;
-      return;
-    }
-    const ramp = Math.pow(Math.max(0, t) / slowStart.windowMs, 1 / slowStart.aggression);
-    member.slowStartFactor = Math.max(slowStart.minWeightPercent / 100, ramp);
-  }
-
-  /** A server-reported utilization; ignored unless a number in [0, 1]. */
-  private reportLoad(member: Member, utilization: number, now: number): void {
-    if (!(utilization >= 0 && utilization <= 1)) return;
-    if (member.loadSince < 0 || now - member.loadAt > this.config.load.expiryMs) member.loadSince = now;
-    member.loadAt = now;
-    member.utilization = utilization;
-  }
-
-  /** gRPC WRR: weight ∝ qps / (utilization + eps / qps × penalty), normalised to a mean of 1. */
-  private updateLoadFactors(members: readonly Member[], elapsedMs: number): boolean {
-    const { blackoutMs, expiryMs, errorUtilizationPenalty } = this.config.load;
-    const now = this.lastTickAt;
-    let sum = 0;
-    let count = 0;
-    const capacity = new Float64Array(members.length);
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i]!;
-      const qps = ((m.requests - m.periodRequests) * 1000) / Math.max(1, elapsedMs);
-      const eps = ((m.failures - m.periodFailures) * 1000) / Math.max(1, elapsedMs);
-      m.periodRequests = m.requests;
-      m.periodFailures = m.failures;
-      const fresh = m.loadAt >= 0 && now - m.loadAt <= expiryMs && now - m.loadSince >= blackoutMs;
-      // A utilization near zero would make the capacity estimate explode; 1 % is the floor.
-      const denominator =
-        Math.max(m.utilization, MIN_UTILIZATION) + (qps > 0 ? (eps / qps) * errorUtilizationPenalty : 0);
-      capacity[i] = fresh && qps > 0 && denominator > 0 ? qps / denominator : 0;
-      if (capacity[i]! > 0) {
-        sum += capacity[i]!;
-        count += 1;
-      }
-    }
-    let changed = false;
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i]!;
-      // Without a usable report an instance keeps factor 1: the mean of those with one.
-      const factor = capacity[i]! > 0 ? Math.min(20, Math.max(0.05, capacity[i]! / (sum / count))) : 1;
-      if (factor !== m.loadFactor) {
-        m.loadFactor = factor;
-        changed = true;
-      }
-    }
-    return changed;
   }
 
   /** Whether some other member is serving normally (so a newcomer is joining a warm pool). */
