@@ -178,6 +178,26 @@ describe('power-of-two', () => {
     busy.release({ ok: true });
   });
 
+  it('draws both candidates from one Math.random() uniformly and independently', () => {
+    // The default source (no `random` option). With in-flight loads 0, 1, 2 and 3 the lesser of
+    // two distinct uniform draws is i0 in 3 of the 6 pairs, i1 in 2, i2 in 1 and i3 in none; two
+    // correlated draws (the second near the first, say) would skew these shares.
+    const balancer = createBalancer({ strategy: 'power-of-two', instances: pool(4) });
+    const ids = ['i0', 'i1', 'i2', 'i3'];
+    for (const [load, id] of ids.entries()) {
+      for (let k = 0; k < load; k++) balancer.pick({ exclude: ids.filter((other) => other !== id) });
+    }
+    expect(balancer.snapshot().instances.map((i) => i.inflight)).toEqual([0, 1, 2, 3]);
+    const picked: string[] = [];
+    for (let k = 0; k < PICKS; k++) {
+      const lease = balancer.pick();
+      picked.push(lease.instance.id);
+      lease.release({ ok: true, latencyMs: 1 });
+    }
+    expectShares(shares(picked), { i0: 50, i1: 100 / 3, i2: 100 / 6, i3: 0 });
+    balancer.close();
+  });
+
   it('keeps every instance under twice its fair share with equal load', () => {
     const n = 10;
     const random = seededRandom(3);
