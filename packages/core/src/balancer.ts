@@ -14,7 +14,7 @@ import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './
 import { Events } from './events';
 import { parseHealthOptions } from './health/options';
 import { HealthTracker, type TrackerHost } from './health/tracker';
-import { isPlainObject, Member, parseInstance, parsePatch, type InstanceSpec } from './instance';
+import { isPlainObject, Member, parseInstance, parsePatch, snapshotOf, type InstanceSpec } from './instance';
 import { defaultRandom, type Random } from './random';
 import { createStrategy, isBuiltin, type AnyStrategy } from './strategies';
 import { Adaptive } from './strategies/adaptive';
@@ -521,25 +521,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     if (this.closed)
       throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
   }
-}
-
-function snapshotOf(m: Member): InstanceSnapshot {
-  return {
-    id: m.id,
-    url: m.url,
-    weight: m.weight,
-    effectiveWeight: m.effectiveWeight,
-    ...(m.zone === undefined ? {} : { zone: m.zone }),
-    metadata: { ...m.metadata },
-    priority: m.priority,
-    inflight: m.inflight,
-    health: m.health,
-    state: m.state,
-    requests: m.requests,
-    failures: m.failures,
-    successRate: m.successRate,
-    latencyMs: m.latencyMs,
-  };
 }
 
 function toSet(ids: Iterable<string>): ReadonlySet<string> | undefined {

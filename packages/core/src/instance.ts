@@ -1,5 +1,12 @@
 import { fieldPath, InvalidConfigError } from './errors';
-import type { Instance, InstanceConfig, InstanceInput, InstancePatch, InstanceState } from './types';
+import type {
+  Instance,
+  InstanceConfig,
+  InstanceInput,
+  InstancePatch,
+  InstanceSnapshot,
+  InstanceState,
+} from './types';
 
 const MAX_ID_LENGTH = 256;
 const MAX_ZONE_LENGTH = 128;
@@ -288,4 +295,24 @@ export class Member implements Instance {
     }
     return true;
   }
+}
+
+/** The JSON-serialisable state of a member, as `snapshot()` reports it. */
+export function snapshotOf(m: Member): InstanceSnapshot {
+  return {
+    id: m.id,
+    url: m.url,
+    weight: m.weight,
+    effectiveWeight: m.effectiveWeight,
+    ...(m.zone === undefined ? {} : { zone: m.zone }),
+    metadata: { ...m.metadata },
+    priority: m.priority,
+    inflight: m.inflight,
+    health: m.health,
+    state: m.state,
+    requests: m.requests,
+    failures: m.failures,
+    successRate: m.successRate,
+    latencyMs: m.latencyMs,
+  };
 }
