@@ -75,17 +75,20 @@ describe('connections closed early', () => {
     // A raw HTTP/1.1 server that announces no keep-alive timeout and drops idle connections
     // after 1.2 s, before undici's default of 4 s: the closes are unannounced, but not early.
     const sockets = new Set<net.Socket>();
+    // Requests are held until all six have arrived, so that they need six connections however
+    // slowly the machine dispatches them (a fixed delay let a busy CI host reuse one).
+    const held: (() => void)[] = [];
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       let idle: NodeJS.Timeout | undefined;
       socket.on('data', () => {
         clearTimeout(idle);
-        // Answered 20 ms later, so that six requests at once need six connections.
-        setTimeout(() => {
+        held.push(() => {
           socket.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nidle');
           idle = setTimeout(() => socket.end(), 1_200);
-        }, 20);
+        });
+        if (held.length === 6) for (const answer of held.splice(0)) answer();
       });
       socket.once('close', () => clearTimeout(idle));
     });
