@@ -1,4 +1,5 @@
-import { InvalidConfigError } from './errors';
+import { describe, InvalidConfigError } from './errors';
+import { readField } from './instance';
 import { defaultClock } from './clock';
 import { silentLogger } from './events';
 import type { Logger } from './types';
@@ -53,7 +54,7 @@ export function readClock(clock: () => number, option: unknown): number {
     throw new InvalidConfigError(
       'clock',
       option,
-      `expected a function returning finite ms, got ${String(now)}`,
+      `expected a function returning finite ms, got ${describe(now)}`,
     );
   return now;
 }
@@ -67,12 +68,11 @@ const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
  */
 export function parseLogger(value: unknown): Logger {
   if (value === undefined) return silentLogger;
-  if (typeof value !== 'object' || value === null)
+  if (typeof value !== 'object' || value === null || isArray(value))
     throw new InvalidConfigError('logger', value, 'expected a pino-compatible logger');
-  const source = value as Record<string, unknown>;
   const logger = {} as Record<(typeof LEVELS)[number], Logger['info']>;
   for (const level of LEVELS) {
-    const method = source[level];
+    const method = readField(value, level, 'logger');
     if (method !== undefined && typeof method !== 'function')
       throw new InvalidConfigError(`logger.${level}`, method, 'expected a function');
     logger[level] =
@@ -87,4 +87,13 @@ export function parseLogger(value: unknown): Logger {
         : () => {};
   }
   return logger;
+}
+
+/** Array.isArray, false where it throws (a revoked Proxy: its reads will say what is wrong). */
+function isArray(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
 }

@@ -14,7 +14,16 @@ import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './
 import { Events } from './events';
 import { parseHealthOptions } from './health/options';
 import { HealthTracker, type TrackerHost } from './health/tracker';
-import { isPlainObject, Member, parseInstance, parsePatch, snapshotOf, type InstanceSpec } from './instance';
+import {
+  Member,
+  parseInstance,
+  parsePatch,
+  readItem,
+  readLength,
+  readPlain,
+  snapshotOf,
+  type InstanceSpec,
+} from './instance';
 import { defaultRandom, type Random } from './random';
 import { createStrategy, isBuiltin, type AnyStrategy } from './strategies';
 import { Adaptive } from './strategies/adaptive';
@@ -95,8 +104,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private readonly feed: DiscoveryFeed | undefined;
 
   constructor(options: BalancerOptions) {
-    const raw: unknown = options;
-    if (!isPlainObject(raw)) throw new InvalidConfigError('options', raw, 'expected an options object');
+    // Read once: getters and Proxy traps that throw are invalid configuration, named.
+    const raw = readPlain(options, '');
+    if (raw === undefined) throw new InvalidConfigError('options', options, 'expected an options object');
     for (const key of Object.keys(raw)) {
       if (!OPTION_KEYS.has(key)) {
         throw new InvalidConfigError(
@@ -106,36 +116,35 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
         );
       }
     }
-    this.service = parseService(options.service);
-    this.clock = parseClock(options.clock);
-    this.random = parseFunction(options.random, 'random', defaultRandom);
-    this.logger = parseLogger(options.logger);
+    const o = raw as Partial<Record<keyof BalancerOptions, unknown>>;
+    this.service = parseService(o.service);
+    this.clock = parseClock(o.clock);
+    this.random = parseFunction(o.random, 'random', defaultRandom);
+    this.logger = parseLogger(o.logger);
     this.events = new Events(this.logger);
-    const health = parseHealthOptions(options.health);
-    this.impl = createStrategy(options.strategy, this);
+    const health = parseHealthOptions(o.health);
+    this.impl = createStrategy(o.strategy as BalancerOptions['strategy'], this);
     this.builtin = isBuiltin(this.impl) ? this.impl : undefined;
     this.state = { key: undefined, now: 0, isPool: true, random: this.random };
 
-    const now = readClock(this.clock, options.clock);
+    const now = readClock(this.clock, o.clock);
     this.tracker = new HealthTracker(health, this, now);
     this.candidates = new CandidatePool(this, (members) => this.tracker.buildPool(members));
-    const instances = options.instances ?? [];
-    if (!Array.isArray(instances))
+    const instances = o.instances ?? [];
+    const length = readLength(instances, 'instances');
+    if (length === undefined)
       throw new InvalidConfigError('instances', instances, 'expected an array of URLs or instance objects');
     // An index loop, not map(): a sparse array's holes must be validated too, not skipped.
     const specs: InstanceSpec[] = [];
-    for (let i = 0; i < instances.length; i++)
-      specs.push(parseInstance(instances[i] as InstanceInput, `instances[${i}]`));
+    for (let i = 0; i < length; i++)
+      specs.push(parseInstance(readItem(instances, i, 'instances') as InstanceInput, `instances[${i}]`));
     for (const [i, spec] of specs.entries()) {
       if (this.byId.has(spec.id))
         throw new InvalidConfigError(`instances[${i}].id`, spec.id, 'duplicate instance id');
       this.insert(spec, now, false);
     }
     // Last: a source may deliver its first list from inside subscribe().
-    this.feed =
-      options.discovery === undefined
-        ? undefined
-        : new DiscoveryFeed(parseDiscovery(options.discovery), this);
+    this.feed = o.discovery === undefined ? undefined : new DiscoveryFeed(parseDiscovery(o.discovery), this);
     this.feed?.start();
   }
 

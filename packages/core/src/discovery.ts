@@ -11,7 +11,7 @@
  */
 import { BallastError, describe, fieldPath, InvalidConfigError } from './errors';
 import type { Events } from './events';
-import { parseInstance, type InstanceSpec, type Member } from './instance';
+import { parseInstance, readField, type InstanceSpec, type Member } from './instance';
 import type { Discovery, DiscoverySink, DiscoverySnapshot, Logger } from './types';
 
 /** What the feed needs from its balancer. */
@@ -35,20 +35,17 @@ export function parseDiscovery(value: unknown): Discovery {
   if (typeof value !== 'object' || value === null) {
     throw new InvalidConfigError('discovery', value, 'expected a Discovery { name, subscribe(sink) }');
   }
-  const source = value as Partial<Discovery>;
-  if (typeof source.subscribe !== 'function')
-    throw new InvalidConfigError(
-      fieldPath('discovery', 'subscribe'),
-      source.subscribe,
-      'expected a function',
-    );
-  if (typeof source.name !== 'string' || source.name.length === 0 || source.name.length > 256)
+  const subscribe = readField(value, 'subscribe', 'discovery');
+  if (typeof subscribe !== 'function')
+    throw new InvalidConfigError(fieldPath('discovery', 'subscribe'), subscribe, 'expected a function');
+  const name = readField(value, 'name', 'discovery');
+  if (typeof name !== 'string' || name.length === 0 || name.length > 256)
     throw new InvalidConfigError(
       fieldPath('discovery', 'name'),
-      source.name,
+      name,
       'expected a non-empty string of at most 256 characters',
     );
-  return source as Discovery;
+  return value as Discovery;
 }
 
 /**

@@ -27,8 +27,8 @@ export class InvalidConfigError extends BallastError {
   readonly field: string;
   readonly value: unknown;
 
-  constructor(field: string, value: unknown, expected: string) {
-    super('BALLAST_INVALID_CONFIG', `Invalid ${field}: ${describe(value)} (${expected})`);
+  constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
+    super('BALLAST_INVALID_CONFIG', `Invalid ${field}: ${describe(value)} (${expected})`, options);
     this.name = 'InvalidConfigError';
     this.field = field;
     this.value = value;
@@ -58,7 +58,11 @@ export function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'symbol') return 'a symbol';
-  if (Array.isArray(value)) return `an array of ${value.length}`;
+  try {
+    if (Array.isArray(value)) return `an array of ${value.length}`;
+  } catch {
+    // A revoked Proxy throws even here.
+  }
   return 'an object';
 }
 

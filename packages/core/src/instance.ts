@@ -35,31 +35,27 @@ export interface InstanceSpec {
  * errors (for example `instances[2]`). Throws `InvalidConfigError` naming the exact field.
  */
 export function parseInstance(input: InstanceInput, field: string): InstanceSpec {
-  if (typeof input === 'string') input = { url: input };
-  if (!isPlainObject(input))
+  const fields = typeof input === 'string' ? { url: input } : readPlain(input, field);
+  if (fields === undefined)
     throw new InvalidConfigError(
       field,
       input,
       'expected a URL string or { url, id?, weight?, zone?, metadata?, priority? }',
     );
-  for (const key of Object.keys(input)) {
+  for (const key of Object.keys(fields)) {
     if (!INSTANCE_KEYS.has(key))
-      throw new InvalidConfigError(
-        fieldPath(field, key),
-        (input as Record<string, unknown>)[key],
-        'unknown field',
-      );
+      throw new InvalidConfigError(fieldPath(field, key), fields[key], 'unknown field');
   }
-  const url = parseUrl(input.url, `${field}.url`);
-  const id = input.id === undefined ? url.origin : checkString(input.id, `${field}.id`, MAX_ID_LENGTH);
+  const url = parseUrl(fields.url, `${field}.url`);
+  const id = fields.id === undefined ? url.origin : checkString(fields.id, `${field}.id`, MAX_ID_LENGTH);
   return {
     id,
     url: url.href,
-    weight: input.weight === undefined ? 1 : parseWeight(input.weight, `${field}.weight`),
-    zone: input.zone === undefined ? undefined : checkString(input.zone, `${field}.zone`, MAX_ZONE_LENGTH),
+    weight: fields.weight === undefined ? 1 : parseWeight(fields.weight, `${field}.weight`),
+    zone: fields.zone === undefined ? undefined : checkString(fields.zone, `${field}.zone`, MAX_ZONE_LENGTH),
     metadata:
-      input.metadata === undefined ? EMPTY_METADATA : parseMetadata(input.metadata, `${field}.metadata`),
-    priority: input.priority === undefined ? 0 : parsePriority(input.priority, `${field}.priority`),
+      fields.metadata === undefined ? EMPTY_METADATA : parseMetadata(fields.metadata, `${field}.metadata`),
+    priority: fields.priority === undefined ? 0 : parsePriority(fields.priority, `${field}.priority`),
   };
 }
 
@@ -89,9 +85,10 @@ export function validateInstance(
 }
 
 /** Validates an `update()` patch; returns only the fields it sets. */
-export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
-  if (!isPlainObject(patch))
-    throw new InvalidConfigError(field, patch, 'expected { weight?, zone?, metadata?, priority? }');
+export function parsePatch(input: InstancePatch, field: string): InstancePatch {
+  const patch = readPlain(input, field);
+  if (patch === undefined)
+    throw new InvalidConfigError(field, input, 'expected { weight?, zone?, metadata?, priority? }');
   const out: {
     weight?: number;
     zone?: string;
@@ -99,7 +96,7 @@ export function parsePatch(patch: InstancePatch, field: string): InstancePatch {
     priority?: number;
   } = {};
   for (const key of Object.keys(patch)) {
-    const value = (patch as Record<string, unknown>)[key];
+    const value = patch[key];
     if (key === 'weight') out.weight = parseWeight(value, `${field}.weight`);
     else if (key === 'zone') out.zone = checkString(value, `${field}.zone`, MAX_ZONE_LENGTH);
     else if (key === 'metadata') out.metadata = parseMetadata(value, `${field}.metadata`);
@@ -159,11 +156,12 @@ function checkString(value: unknown, field: string, maxLength: number): string {
   return value;
 }
 
-function parseMetadata(value: unknown, field: string): Readonly<Record<string, string>> {
-  if (!isPlainObject(value)) throw new InvalidConfigError(field, value, 'expected a flat object of strings');
+function parseMetadata(input: unknown, field: string): Readonly<Record<string, string>> {
+  const value = readPlain(input, field);
+  if (value === undefined) throw new InvalidConfigError(field, input, 'expected a flat object of strings');
   const keys = Object.keys(value);
   if (keys.length > MAX_METADATA_KEYS) {
-    throw new InvalidConfigError(field, value, `expected at most ${MAX_METADATA_KEYS} keys`);
+    throw new InvalidConfigError(field, input, `expected at most ${MAX_METADATA_KEYS} keys`);
   }
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const key of keys) {
@@ -174,7 +172,7 @@ function parseMetadata(value: unknown, field: string): Readonly<Record<string, s
         `keys must have 1 to ${MAX_METADATA_KEY_LENGTH} characters`,
       );
     }
-    const item = (value as Record<string, unknown>)[key];
+    const item = value[key];
     if (typeof item !== 'string' || item.length > MAX_METADATA_VALUE_LENGTH) {
       throw new InvalidConfigError(
         fieldPath(field, key),
@@ -191,6 +189,55 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A configuration object's own properties, read once into a null-prototype copy, or undefined if
+ * `value` is not a plain object. Validation then reads data, not getters or Proxy traps: one that
+ * throws (a revoked Proxy included) is invalid configuration named `field`, or the key it was
+ * reading, never an exception from inside. `field` '' is the top level (`createBalancer` options).
+ */
+export function readPlain(value: unknown, field: string): Record<string, unknown> | undefined {
+  let keys: string[];
+  try {
+    if (!isPlainObject(value)) return undefined;
+    keys = Object.keys(value);
+  } catch (error) {
+    throw new InvalidConfigError(field || 'options', value, 'could not be read', { cause: error });
+  }
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const key of keys) copy[key] = readField(value, key, field);
+  return copy;
+}
+
+/**
+ * The length of `value` if it is an array, else undefined; as `readPlain`, an array that throws
+ * to inspect (a revoked Proxy) is invalid at `field`. Read its elements with `readItem`.
+ */
+export function readLength(value: unknown, field: string): number | undefined {
+  try {
+    return Array.isArray(value) ? value.length : undefined;
+  } catch (error) {
+    throw new InvalidConfigError(field, value, 'could not be read', { cause: error });
+  }
+}
+
+/** `list[i]` for validation: an element that throws to read is invalid at `field[i]`. */
+export function readItem(list: unknown, i: number, field: string): unknown {
+  try {
+    return (list as unknown[])[i];
+  } catch (error) {
+    throw new InvalidConfigError(`${field}[${i}]`, undefined, 'reading it threw', { cause: error });
+  }
+}
+
+/** `object[key]` for validation: a getter or Proxy trap that throws is invalid at that key. */
+export function readField(object: object, key: string, field: string): unknown {
+  try {
+    return (object as Record<string, unknown>)[key];
+  } catch (error) {
+    throw new InvalidConfigError(fieldPath(field, key), undefined, 'reading it threw', { cause: error });
+  }
 }
 
 /**

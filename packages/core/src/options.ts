@@ -1,12 +1,14 @@
 import { fieldPath, InvalidConfigError } from './errors';
-import { isPlainObject } from './instance';
+import { readPlain } from './instance';
 
 /**
  * Reads a strategy's options object with validation that names the field: unknown keys are
- * rejected (a typo must not silently fall back to a default).
+ * rejected (a typo must not silently fall back to a default). Each property is read once
+ * (see `readPlain`); `value(key)` gives it unvalidated, for nested options.
  */
-export function readOptions(options: unknown, field: string, known: readonly string[], named = false) {
-  if (!isPlainObject(options)) throw new InvalidConfigError(field, options, 'expected an options object');
+export function readOptions(input: unknown, field: string, known: readonly string[], named = false) {
+  const options = readPlain(input, field);
+  if (options === undefined) throw new InvalidConfigError(field, input, 'expected an options object');
   for (const key of Object.keys(options)) {
     if (!(named && key === 'name') && !known.includes(key)) {
       throw new InvalidConfigError(
@@ -18,6 +20,7 @@ export function readOptions(options: unknown, field: string, known: readonly str
   }
   const get = (key: string): unknown => options[key];
   return {
+    value: get,
     positive(key: string, fallback: number): number {
       const value = get(key);
       if (value === undefined) return fallback;

@@ -935,3 +935,187 @@ describe('runtime changes are validated like the configuration', () => {
     );
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Hostile objects: getters and Proxy traps that throw, revoked Proxies. Reading a field is part
+// of validating it, so a throw there is invalid configuration at that field, not an escape.
+
+const boom = (): never => {
+  throw new Error('boom');
+};
+const revoked = (): object => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+};
+const trapped = (): object => new Proxy({}, { get: boom, ownKeys: boom, getPrototypeOf: boom, has: boom });
+
+const HOSTILE: ReadonlyArray<readonly [string, () => unknown, string]> = [
+  [
+    'options with a throwing getter',
+    () => ({
+      get service() {
+        return boom();
+      },
+    }),
+    'service',
+  ],
+  ['options a revoked Proxy', () => revoked(), 'options'],
+  ['options a Proxy whose traps throw', () => trapped(), 'options'],
+  ['instances a revoked Proxy', () => ({ instances: revoked() }), 'instances'],
+  [
+    'an instance element behind a throwing getter',
+    () => ({ instances: Object.defineProperty([A], 0, { get: boom }) }),
+    'instances[0]',
+  ],
+  ['an instance a revoked Proxy', () => ({ instances: [revoked()] }), 'instances[0]'],
+  [
+    'an instance url getter that throws',
+    () => ({
+      instances: [
+        {
+          get url() {
+            return boom();
+          },
+        },
+      ],
+    }),
+    'instances[0].url',
+  ],
+  [
+    'a metadata getter that throws',
+    () => ({
+      instances: [
+        {
+          url: A,
+          metadata: {
+            get region() {
+              return boom();
+            },
+          },
+        },
+      ],
+    }),
+    'instances[0].metadata.region',
+  ],
+  ['health a revoked Proxy', () => ({ health: revoked() }), 'health'],
+  [
+    'a health getter that throws',
+    () => ({
+      health: {
+        get threshold() {
+          return boom();
+        },
+      },
+    }),
+    'health.threshold',
+  ],
+  [
+    'an outlier getter that throws',
+    () => ({
+      health: {
+        outlier: {
+          get successRate() {
+            return boom();
+          },
+        },
+      },
+    }),
+    'health.outlier.successRate',
+  ],
+  [
+    'a strategy option getter that throws',
+    () => ({
+      strategy: {
+        name: 'peak-ewma',
+        get decayMs() {
+          return boom();
+        },
+      },
+    }),
+    'strategy.decayMs',
+  ],
+  [
+    'a strategy whose pick getter throws',
+    () => ({
+      strategy: {
+        get pick() {
+          return boom();
+        },
+      },
+    }),
+    'strategy.pick',
+  ],
+  ['a strategy Proxy whose traps throw', () => ({ strategy: trapped() }), 'strategy.pick'],
+  [
+    'a logger level getter that throws',
+    () => ({
+      logger: {
+        get info() {
+          return boom();
+        },
+      },
+    }),
+    'logger.info',
+  ],
+  ['a logger that is an array', () => ({ logger: [] }), 'logger'],
+  [
+    'a discovery name getter that throws',
+    () => ({
+      discovery: {
+        subscribe: () => () => {},
+        get name() {
+          return boom();
+        },
+      },
+    }),
+    'discovery.name',
+  ],
+  [
+    'a clock returning a null-prototype object',
+    () => ({ clock: () => Object.create(null) as unknown }),
+    'clock',
+  ],
+];
+
+describe.each(HOSTILE)('createBalancer with %s', (_label, make, field) => {
+  it(`throws an InvalidConfigError at ${field}`, () => {
+    let error: unknown;
+    try {
+      createBalancer(make() as BalancerOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidConfigError);
+    expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field });
+    expect((error as Error).message).toContain(field);
+  });
+});
+
+describe('add() and update() with hostile objects', () => {
+  it('throw an InvalidConfigError naming the field', () => {
+    const balancer = createBalancer({ instances: [{ url: A, id: 'a' }], clock: () => 0 });
+    expect(() => balancer.add(revoked() as never)).toThrow(
+      expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'instance' }),
+    );
+    expect(() =>
+      balancer.add({
+        get url() {
+          return boom();
+        },
+      } as never),
+    ).toThrow(expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'instance.url' }));
+    expect(() =>
+      balancer.update('a', {
+        get weight() {
+          return boom();
+        },
+      } as never),
+    ).toThrow(expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'patch.weight' }));
+    expect(() => balancer.update('a', revoked() as never)).toThrow(
+      expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'patch' }),
+    );
+    expect(balancer.instances()).toHaveLength(1);
+    balancer.close();
+  });
+});

@@ -1,5 +1,4 @@
 import { InvalidConfigError } from '../errors';
-import { isPlainObject } from '../instance';
 import { readOptions } from '../options';
 
 /** Outlier ejection settings; names and defaults as in Envoy's outlier detection and gRPC's. */
@@ -56,7 +55,7 @@ const HEALTH_KEYS = [
 /** Validates the `health` option; every field is optional and `outlier`/`slowStart` may be `false`. */
 export function parseHealthOptions(options: unknown, field = 'health'): HealthConfig {
   const o = readOptions(options ?? {}, field, HEALTH_KEYS);
-  const raw = (options ?? {}) as Record<string, unknown>;
+  const raw = { outlier: o.value('outlier'), slowStart: o.value('slowStart'), load: o.value('load') };
   return {
     threshold: o.fraction('threshold', 0.5),
     panicThreshold: o.fraction('panicThreshold', 0.5),
@@ -80,7 +79,7 @@ function parseOutlier(options: unknown, field: string): OutlierConfig {
     'successRate',
     'failurePercentage',
   ]);
-  const raw = (options ?? {}) as Record<string, unknown>;
+  const raw = { successRate: o.value('successRate'), failurePercentage: o.value('failurePercentage') };
   const baseEjectionMs = o.positive('baseEjectionMs', 30_000);
   const maxEjectionMs = o.positive('maxEjectionMs', 300_000);
   if (maxEjectionMs < baseEjectionMs) {
@@ -136,9 +135,12 @@ function parseSlowStart(options: unknown, field: string): SlowStartConfig {
 }
 
 function parseLoad(options: unknown, field: string): LoadConfig {
-  if (options !== undefined && !isPlainObject(options))
-    throw new InvalidConfigError(field, options, 'expected an options object');
-  const o = readOptions(options ?? {}, field, ['blackoutMs', 'expiryMs', 'errorUtilizationPenalty']);
+  // Unlike outlier and slowStart, `load` cannot be null: readOptions rejects it.
+  const o = readOptions(options === undefined ? {} : options, field, [
+    'blackoutMs',
+    'expiryMs',
+    'errorUtilizationPenalty',
+  ]);
   return {
     blackoutMs: o.nonNegative('blackoutMs', 10_000),
     expiryMs: o.positive('expiryMs', 180_000),

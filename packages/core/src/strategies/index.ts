@@ -1,5 +1,5 @@
 import { InvalidConfigError } from '../errors';
-import { isPlainObject } from '../instance';
+import { readField, readPlain } from '../instance';
 import type { Strategy, StrategyName, StrategyOption } from '../types';
 import { Adaptive } from './adaptive';
 import { ConsistentHash } from './consistent-hash';
@@ -63,15 +63,15 @@ export function createStrategy(
   if (option === undefined) return builtin(new Adaptive(host));
   if (typeof option === 'string') return builtin(factoryFor(option, field)({}, host, field));
   if (typeof option === 'object' && option !== null) {
-    const candidate = option as unknown as Record<string, unknown>;
-    if (typeof candidate.pick === 'function') {
-      const name = candidate.name;
+    if (typeof readField(option, 'pick', field) === 'function') {
+      const name = readField(option, 'name', field);
       if (name !== undefined && typeof name !== 'string')
         throw new InvalidConfigError(`${field}.name`, name, 'expected a string');
       return option as Strategy;
     }
-    if (isPlainObject(option))
-      return builtin(factoryFor(candidate.name, `${field}.name`)(candidate, host, field));
+    const options = readPlain(option, field);
+    if (options !== undefined)
+      return builtin(factoryFor(options.name, `${field}.name`)(options, host, field));
   }
   throw new InvalidConfigError(
     field,
