@@ -267,7 +267,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   reportCheck(id: string, ok: boolean): void {
     const member = this.byId.get(id);
     if (member === undefined || typeof ok !== 'boolean') return;
-    this.tracker.check(member, ok, this.clock());
+    this.tracker.check(member, ok, this.catchUp());
+    this.candidates.current();
   }
 
   eject(id: string, reason: string): boolean {
@@ -279,7 +280,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       );
     const member = this.byId.get(id);
     if (member === undefined) return false;
-    return this.tracker.eject(member, this.clock(), reason);
+    const ejected = this.tracker.eject(member, this.catchUp(), reason);
+    this.candidates.current();
+    return ejected;
   }
 
   remove(id: string): boolean {
@@ -346,6 +349,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   snapshot(): BalancerSnapshot {
+    this.catchUp();
+    this.candidates.current();
     const instances: InstanceSnapshot[] = [];
     for (const m of this.list) instances.push(snapshotOf(m));
     for (const m of this.drainingMembers) instances.push(snapshotOf(m));
@@ -515,6 +520,18 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
   now(): number {
     return this.clock();
+  }
+
+  /**
+   * Runs the health work that is due (ejections ending, the maintenance tick), as `pick()` does,
+   * for the calls that change or report state between picks; returns the time. Callers then
+   * settle the pool with `candidates.current()`, which emits `panic` on entry or exit: without
+   * both, an idle balancer reported a change only at its next pick.
+   */
+  private catchUp(): number {
+    const now = this.clock();
+    if (now >= this.tracker.nextDueAt) this.tracker.maintain(now);
+    return now;
   }
 
   poolChanged(): void {

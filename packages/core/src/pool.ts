@@ -38,7 +38,10 @@ export class CandidatePool {
 
   /** The eligible members. */
   current(): Member[] {
-    if (this.dirty) this.rebuild();
+    // A loop: a `panic` listener called from rebuild() may change the pool again (remove an
+    // instance), and that change must not be lost to the rebuild in progress. Bounded, so that
+    // listeners that keep changing the pool cannot hang a pick; the next call rebuilds again.
+    for (let round = 0; this.dirty && round < 4; round++) this.rebuild();
     return this.eligible;
   }
 
@@ -62,6 +65,8 @@ export class CandidatePool {
   }
 
   private rebuild(): void {
+    // Cleared first, so an invalidate() from inside the filter's events stands.
+    this.dirty = false;
     const members = this.host.members();
     if (this.tiersVersion !== this.host.membersVersion) {
       this.tiersVersion = this.host.membersVersion;
@@ -70,7 +75,6 @@ export class CandidatePool {
     }
     this.eligible = this.filter(this.tiered ? activeTier(members) : members);
     this.subsets.clear();
-    this.dirty = false;
   }
 }
 

@@ -266,6 +266,44 @@ describe('events', () => {
     expect(calls).toBe(2);
   });
 
+  it('never picks an instance that a panic listener removed while the pool was being rebuilt', () => {
+    // The pool rebuild emits `panic`; a removal from its listener was overwritten by the rebuild
+    // in progress, and the removed instance kept being picked.
+    const { balancer } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(4),
+      health: { slowStart: false },
+    });
+    balancer.on('panic', (e) => {
+      if (e.active) balancer.remove('i0');
+    });
+    for (const id of ['i1', 'i2', 'i3']) balancer.reportCheck(id, false);
+    expect(sequence(balancer, 12)).not.toContain('i0');
+  });
+
+  it('reports a state change made without a pick: panic from checks, a return from ejection', () => {
+    // Active checks and ejection deadlines change state between picks; the `panic` and `restore`
+    // events and the snapshot waited for the next pick, so an idle service looked fine, or
+    // ejected, for as long as no request came.
+    const { balancer, clock } = testBalancer({ instances: pool(4), health: { slowStart: false } });
+    const seen: string[] = [];
+    balancer
+      .on('panic', (e) => seen.push(`panic ${e.active}`))
+      .on('restore', (e) => seen.push(`restore ${e.instance.id} ${e.reason}`));
+    for (const id of ['i0', 'i1', 'i2']) balancer.reportCheck(id, false);
+    expect(seen).toEqual(['panic true']);
+    expect(balancer.snapshot().panic).toBe(true);
+    balancer.reportCheck('i0', true);
+    balancer.reportCheck('i1', true);
+    expect(seen).toEqual(['panic true', 'panic false']);
+    expect(balancer.snapshot().panic).toBe(false);
+    expect(balancer.eject('i3', 'closed-early')).toBe(true);
+    clock.set(30_000);
+    const snapshot = balancer.snapshot();
+    expect(snapshot.instances.find((i) => i.id === 'i3')!.state).toBe('healthy');
+    expect(seen).toEqual(['panic true', 'panic false', 'restore i3 ejection-expired']);
+  });
+
   it('survives a logger that throws', () => {
     const boom = () => {
       throw new Error('logger bug');
