@@ -63,6 +63,8 @@ export class DiscoveryFeed {
   private updatedAt = -1;
   private lastError: string | undefined;
   private stopped = false;
+  /** Inside `subscribe()`, that is inside `createBalancer`: a list delivered now is start-up. */
+  private starting = false;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -84,6 +86,7 @@ export class DiscoveryFeed {
       error: (error) => this.guard(() => this.fail(error)),
     };
     let stop: unknown;
+    this.starting = true;
     try {
       stop = this.source.subscribe(sink);
     } catch (error) {
@@ -94,6 +97,8 @@ export class DiscoveryFeed {
           cause: error,
         },
       );
+    } finally {
+      this.starting = false;
     }
     if (typeof stop !== 'function') {
       throw new InvalidConfigError(
@@ -178,8 +183,9 @@ export class DiscoveryFeed {
       return;
     }
 
-    // The first list into an empty pool is a start-up: nobody slow-starts against nobody.
-    const warm = host.members().length > 0;
+    // The first list into an empty pool is a start-up: nobody slow-starts against nobody. So is a
+    // list delivered while the balancer is being created: the static instances are as new.
+    const warm = !this.starting && host.members().length > 0;
     let removed = 0;
     let added = 0;
     let updated = 0;

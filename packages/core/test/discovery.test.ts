@@ -170,6 +170,27 @@ describe('discovery: applying lists', () => {
     expect(balancer.snapshot().discovery!.updates).toBe(2);
   });
 
+  it('does not slow-start instances a source delivers while the balancer is created, beside static ones', () => {
+    // Start-up: every instance is new, static and discovered alike. The list once slow-started
+    // the discovered ones (10 % weight) because the static instances were already in the pool.
+    const source: Discovery = {
+      name: 'sync',
+      subscribe(sink) {
+        sink.update([inst('a', 3001)]);
+        return () => {};
+      },
+    };
+    const balancer = createBalancer({
+      clock: manualClock(),
+      instances: [inst('static', 4000)],
+      discovery: source,
+    });
+    expect(balancer.instances().map((i) => [i.id, i.state, i.effectiveWeight])).toEqual([
+      ['static', 'healthy', 1],
+      ['a', 'healthy', 1],
+    ]);
+  });
+
   it('an empty list empties the discovered part of the pool but never the configured instances', () => {
     const { balancer, src } = discovered({ instances: [inst('static', 4000)] });
     src.push([inst('a', 3001)]);
