@@ -157,6 +157,34 @@ describe('outlier ejection', () => {
     expect(ejects).toMatchObject([{ instance: { id: 'i0' }, reason: 'failure-percentage' }]);
   });
 
+  it('ejects by failure percentage at exactly the threshold', () => {
+    // 10 failures in 100 is 10 %, which meets a 10 % threshold; (1 - 0.9) × 100 is 9.999…
+    // in floating point, and the instance was let off.
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(5),
+      health: {
+        slowStart: false,
+        threshold: 0,
+        outlier: {
+          consecutiveFailures: 0,
+          successRate: false,
+          failurePercentage: { threshold: 10, requestVolume: 100 },
+        },
+      },
+    });
+    const ejects = record(balancer, 'eject');
+    let served = 0;
+    for (let i = 0; i < 5 * 100; i++) {
+      const lease = balancer.pick();
+      lease.release({ ok: lease.instance.id !== 'i0' || served++ % 10 !== 0, latencyMs: 1 });
+    }
+    expect(balancer.get('i0')).toMatchObject({ requests: 100, failures: 10 });
+    clock.set(10_000);
+    balancer.pick().release({ ok: true, latencyMs: 1 });
+    expect(ejects).toMatchObject([{ instance: { id: 'i0' }, reason: 'failure-percentage' }]);
+  });
+
   it('re-ejects an instance that fails on probation, right after its return', () => {
     const { balancer, clock } = testBalancer({
       instances: pool(3),

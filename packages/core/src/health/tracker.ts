@@ -251,14 +251,14 @@ export class HealthTracker {
 
   /** The interval sweep: success-rate and failure-percentage ejection, and multiplier decay. */
   private sweep(members: readonly Member[], outlier: OutlierConfig, now: number): void {
-    const rates: { member: Member; volume: number; successRate: number }[] = [];
+    const rates: { member: Member; volume: number; failures: number; successRate: number }[] = [];
     for (const m of members) {
       const volume = m.requests - m.intervalRequests;
       const failures = m.failures - m.intervalFailures;
       m.intervalRequests = m.requests;
       m.intervalFailures = m.failures;
       if (m.ejectedUntil === 0 && m.ejections > 0 && m.restoredAt < this.lastSweepAt) m.ejections -= 1;
-      if (volume > 0) rates.push({ member: m, volume, successRate: (volume - failures) / volume });
+      if (volume > 0) rates.push({ member: m, volume, failures, successRate: (volume - failures) / volume });
     }
     const sr = outlier.successRate;
     if (sr !== false) {
@@ -274,8 +274,9 @@ export class HealthTracker {
     if (fp !== false) {
       const eligible = rates.filter((r) => r.volume >= fp.requestVolume);
       if (eligible.length >= fp.minimumHosts) {
+        // In integers: (1 - rate) × 100 rounds 10 failures in 100 to 9.999…, below a 10 % threshold.
         for (const r of eligible)
-          if ((1 - r.successRate) * 100 >= fp.threshold) this.eject(r.member, now, 'failure-percentage');
+          if (r.failures * 100 >= fp.threshold * r.volume) this.eject(r.member, now, 'failure-percentage');
       }
     }
   }
