@@ -85,6 +85,29 @@ describe('adaptive', () => {
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(20_000);
   });
 
+  it('keeps its signals finite after an absurd latency, and still follows diverging latencies', () => {
+    // One release reporting 1e160 ms: its square overflowed, the signal became NaN for good, and
+    // adaptive never switched again, whatever the latencies did.
+    const clock = manualClock();
+    const balancer = createBalancer({
+      clock,
+      random: seededRandom(4),
+      instances: pool(3),
+      health: { outlier: false, latencyFactor: 1e300 },
+    });
+    const switches: BalancerEvents['strategy-change'][] = [];
+    balancer.on('strategy-change', (e) => switches.push(e));
+    balancer.pick().release({ ok: true, latencyMs: 1e160 });
+    while (clock() < 120_000) {
+      clock.advance(10);
+      const lease = balancer.pick();
+      lease.release({ ok: true, latencyMs: lease.instance.id === 'i2' ? 500 : 5 });
+    }
+    expect(switches.length).toBeGreaterThan(0);
+    for (const s of switches) expect(Number.isFinite(s.signals.latencyCv)).toBe(true);
+    expect(balancer.snapshot().activeStrategy).toBe('peak-ewma');
+  });
+
   it('rejects thresholds without a gap', () => {
     expect(() =>
       createBalancer({ strategy: { name: 'adaptive', enterLatencyCv: 0.3, exitLatencyCv: 0.3 } }),

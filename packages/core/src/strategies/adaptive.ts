@@ -121,12 +121,21 @@ export class Adaptive implements BuiltinStrategy {
 
 /** Coefficient of variation of `value` over the members that have one; 0 with fewer than two. */
 function variation(members: readonly Member[], value: (m: Member) => number | undefined): number {
+  // Values are scaled by the largest first (the ratio does not change): a latency of 1e160 ms
+  // squared is Infinity, the variance Infinity - Infinity, and one NaN sample froze the signal.
+  let scale = 0;
+  for (const m of members) {
+    const v = value(m);
+    if (v !== undefined && Number.isFinite(v) && Math.abs(v) > scale) scale = Math.abs(v);
+  }
+  if (scale === 0) return 0;
   let n = 0;
   let sum = 0;
   let squares = 0;
   for (const m of members) {
-    const v = value(m);
+    let v = value(m);
     if (v === undefined || !Number.isFinite(v)) continue;
+    v /= scale;
     n += 1;
     sum += v;
     squares += v * v;
