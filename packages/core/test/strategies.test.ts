@@ -253,6 +253,25 @@ describe('peak-ewma', () => {
     expect(result.i2 ?? 0).toBeLessThan(10);
   });
 
+  it('keeps weighing in-flight requests with the smallest decayMs', () => {
+    // decayMs = Number.MIN_VALUE is a valid option, but 1 / decayMs is Infinity, and two samples
+    // at the same instant blended with weight exp(-0 × Infinity) = NaN: the estimate stayed NaN
+    // and every cost comparison false, so the busy instance got a third of the picks.
+    const balancer = createBalancer({
+      strategy: { name: 'peak-ewma', decayMs: Number.MIN_VALUE },
+      clock: () => 0,
+      random: seededRandom(5),
+      instances: pool(3),
+    });
+    const only = (id: string) => ({ exclude: ['i0', 'i1', 'i2'].filter((other) => other !== id) });
+    for (const id of ['i0', 'i1', 'i2'])
+      for (let i = 0; i < 2; i++) balancer.pick(only(id)).release({ ok: true, latencyMs: 3 });
+    const held = Array.from({ length: 5 }, () => balancer.pick(only('i2')));
+    const result = shares(sequence(balancer, 3_000));
+    expect(result.i2 ?? 0).toBeLessThan(1);
+    for (const lease of held) lease.release({ ok: true, latencyMs: 3 });
+  });
+
   it('does not let an instance that fails fast attract traffic', () => {
     const result = measured(
       (id) => (id === 'i2' ? 0.1 : 10),

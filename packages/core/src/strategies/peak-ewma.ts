@@ -47,7 +47,8 @@ export class PeakEwma implements BuiltinStrategy {
 
   constructor(options: PeakEwmaOptions = {}, field = 'strategy') {
     const o = readOptions(options, field, ['decayMs', 'defaultRttMs', 'failurePenaltyMs'], true);
-    this.decayRate = 1 / o.positive('decayMs', 10_000);
+    // Finite even for a subnormal decayMs: 0 ms elapsed × Infinity would be NaN (a stuck estimate).
+    this.decayRate = Math.min(1 / o.positive('decayMs', 10_000), Number.MAX_VALUE);
     this.poolAverageMs = o.positive('defaultRttMs', 30);
     this.failurePenaltyMs = o.nonNegative('failurePenaltyMs', 5_000);
     // The body of `estimate`, inlined: this runs twice per pick. `choiceOfTwo` divides by the
