@@ -206,6 +206,25 @@ describe('outlier ejection', () => {
     expect(ejects).toHaveLength(2);
   });
 
+  it('ends an expired ejection before a late failure ejects the instance again', () => {
+    // A request still in flight when the ejection's time ran out fails before any pick or check
+    // ended the ejection: the instance was ejected a second time with no restore between.
+    const { balancer, clock } = testBalancer({ instances: pool(3), health: { slowStart: false } });
+    const events: string[] = [];
+    balancer
+      .on('eject', (e) => events.push(`eject ${e.instance.id} ${e.reason}`))
+      .on('restore', (e) => events.push(`restore ${e.instance.id} ${e.reason}`));
+    const late = balancer.pick({ exclude: ['i0', 'i2'] });
+    fail(balancer, 'i1', 5);
+    clock.set(30_000);
+    late.release({ ok: false, latencyMs: 0 });
+    expect(events).toEqual([
+      'eject i1 consecutive-failures',
+      'restore i1 ejection-expired',
+      'eject i1 failed-on-probation',
+    ]);
+  });
+
   it('ends an ejection early when an active check passes', () => {
     const { balancer } = testBalancer({ instances: pool(3), health: { slowStart: false } });
     fail(balancer, 'i0', 5);

@@ -106,6 +106,13 @@ export class HealthTracker {
 
   /** After a failed outcome: ejection by consecutive failures or on probation, then the state. */
   private failed(member: Member, now: number): void {
+    // An ejection whose time is up may not have been ended yet (no pick or check since): end it
+    // first, on the true present, so that a late failure of a request sent before it is judged
+    // as a failure on probation and every eject follows its restore.
+    if (member.ejectedUntil !== 0) {
+      const present = this.host.now();
+      if (member.ejectedUntil <= present) this.restore(member, present, 'ejection-expired');
+    }
     const outlier = this.config.outlier;
     if (outlier !== false) {
       if (outlier.consecutiveFailures > 0 && member.consecutiveFailures >= outlier.consecutiveFailures) {
