@@ -33,6 +33,19 @@ export function respondError(err: ProxyError, res: ServerResponse): void {
   res.end(body);
 }
 
+/** Characters Node refuses in a reason phrase (it throws, and keeps the bad one for the next try). */
+const INVALID_REASON = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * The upstream's reason phrase as Node can write it: undici decodes it as UTF-8, Node writes it
+ * as latin1, so non-latin1 text goes back to its bytes; anything else invalid is dropped.
+ */
+function reasonPhrase(message: string): string | undefined {
+  if (!INVALID_REASON.test(message)) return message;
+  const bytes = Buffer.from(message).toString('latin1');
+  return INVALID_REASON.test(bytes) ? undefined : bytes;
+}
+
 /** The request handler's exchange: streams the upstream response into the client's `res`. */
 export class ResponseExchange extends Exchange {
   constructor(
@@ -63,7 +76,8 @@ export class ResponseExchange extends Exchange {
 
   protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
     const res = this.res;
-    if (statusMessage) res.writeHead(response.statusCode, statusMessage, response.headers);
+    const reason = statusMessage ? reasonPhrase(statusMessage) : undefined;
+    if (reason) res.writeHead(response.statusCode, reason, response.headers);
     else res.writeHead(response.statusCode, response.headers);
     res.on('drain', this.onDrain);
   }

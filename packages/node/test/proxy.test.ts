@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { createBalancer, type BalancerEvents } from '@ballast/core';
 import { ProxyError } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
@@ -253,6 +254,41 @@ describe('headers', () => {
     expect(inflight(after.proxy.balancer)).toBe(0);
     // The upstream answered: a throwing hook is not held against it.
     expect(after.proxy.balancer.instances()[0]!.failures).toBe(0);
+  });
+
+  it('relays a reason phrase in UTF-8 byte for byte (it once left the client without an answer)', async () => {
+    // A raw upstream: Node's own server refuses to send such a reason phrase.
+    const sockets = new Set<net.Socket>();
+    const upstream = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('data', () =>
+        socket.end(Buffer.from('HTTP/1.1 200 Fine ✓\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok')),
+      );
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = upstream.address() as AddressInfo;
+      const { url, proxy } = await gateway({ instances: [`http://127.0.0.1:${port}`] });
+      const http = await import('node:http');
+      const reply = await new Promise<{ status: number; reason: string; text: string }>((resolve, reject) => {
+        http
+          .get(url, { agent: false }, (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode!, reason: res.statusMessage!, text }));
+          })
+          .on('error', reject);
+      });
+      expect(reply).toEqual({
+        status: 200,
+        reason: Buffer.from('Fine ✓').toString('latin1'),
+        text: 'ok',
+      });
+      expect(inflight(proxy.balancer)).toBe(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 });
 
