@@ -16,6 +16,8 @@ export interface Engine {
   readonly budget: RetryBudget | undefined;
   readonly logger: Logger;
   readonly diagnostics: DiagnosticsPublisher;
+  /** Closers of the open upgrade tunnels: `close()` ends them, releasing their leases. */
+  readonly tunnels: Set<() => void>;
 }
 
 /** The receiver of one attempt's events: an exchange. */

@@ -64,7 +64,8 @@ export function createProxy(
       ? undefined
       : new RetryBudget(config.retryBudget.ratio, config.retryBudget.minRetriesPerSecond, () => perf.now());
   const diagnostics = acquireDiagnostics(balancer);
-  const engine: Engine = { balancer, config, pools, budget, logger: config.logger, diagnostics };
+  const tunnels = new Set<() => void>();
+  const engine: Engine = { balancer, config, pools, budget, logger: config.logger, diagnostics, tunnels };
   const onRemoved = (event: BalancerEvents['instance-removed']): void => pools.remove(event.instance.url);
   balancer.on('instance-removed', onRemoved);
   const checker =
@@ -134,6 +135,8 @@ export function createProxy(
       balancer.off('instance-removed', onRemoved);
       diagnostics.release();
       await pools.close();
+      // Upgraded sockets left their pools: undici neither waits for them nor closes them.
+      for (const closeTunnel of tunnels) closeTunnel();
       if (owned) balancer.close();
     })();
     return closing;

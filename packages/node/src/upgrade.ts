@@ -17,6 +17,9 @@ import type { UpstreamResponse } from './types';
  */
 export class UpgradeExchange extends Exchange {
   private tunnel = false;
+  /** What the client sent after its request, before the tunnel opened (read to see its FIN). */
+  private early: Buffer[] | undefined;
+  private earlyBytes = 0;
 
   constructor(
     engine: Engine,
@@ -29,7 +32,17 @@ export class UpgradeExchange extends Exchange {
     this.upgrade = typeof protocol === 'string' && protocol !== '' ? protocol : 'websocket';
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
+    // Node hands the socket over paused, and allows half-open connections: unread, a client's
+    // FIN never surfaces, and a client that left would hold the lease until the upstream answers.
+    socket.on('end', this.onSocketClose);
+    socket.on('data', this.onEarlyData);
   }
+
+  private readonly onEarlyData = (chunk: Buffer): void => {
+    (this.early ??= []).push(chunk);
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes > MAX_EARLY_BYTES) this.socket.pause();
+  };
 
   private readonly onSocketError = (error: Error): void => {
     if (!this.tunnel) this.abort(new ClientAbortError(error));
@@ -69,15 +82,22 @@ export class UpgradeExchange extends Exchange {
     }
     response.headers.connection = 'Upgrade';
     response.headers.upgrade = protocol ?? this.upgrade ?? 'websocket';
+    // From here the tunnel reads the client: paused first, so no byte is emitted to nobody.
+    socket.pause();
+    socket.off('data', this.onEarlyData);
+    socket.off('end', this.onSocketClose);
 
     let open = true;
+    const tunnels = this.engine.tunnels;
     const close = (): void => {
       if (!open) return;
       open = false;
+      tunnels.delete(close);
       lease.release({ ok: true, status: statusCode, latencyMs });
       socket.destroy();
       upstream.destroy();
     };
+    tunnels.add(close);
     upstream.on('error', close);
     upstream.on('close', close);
     socket.on('error', close);
@@ -87,6 +107,8 @@ export class UpgradeExchange extends Exchange {
     (upstream as Partial<Socket>).setNoDelay?.(true);
     socket.write(rawHead(statusCode, 'Switching Protocols', response.headers));
     if (this.head.length > 0) upstream.write(this.head);
+    if (this.early !== undefined) for (const chunk of this.early) upstream.write(chunk);
+    this.early = undefined;
     upstream.pipe(socket);
     socket.pipe(upstream);
   }
@@ -126,6 +148,9 @@ export class UpgradeExchange extends Exchange {
     this.socket.destroy();
   }
 }
+
+/** Bytes a client may send before the tunnel opens; beyond them it is no longer read. */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 /** A response head in HTTP/1.1 wire format. */
 function rawHead(

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Strategy } from '@ballast/core';
 import { cleanup, deadUrl, gateway, inflight, listen, until, type TestServer } from './helpers';
@@ -38,6 +39,14 @@ async function wsEcho(): Promise<TestServer & { sockets: Duplex[] }> {
   });
   const sockets: Duplex[] = [];
   upstream.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    if (req.url === '/hang') {
+      // Takes the upgrade and never answers it; closes when the proxy does.
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.on('end', () => socket.destroy());
+      socket.resume();
+      return;
+    }
     if (req.url === '/refuse') {
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno');
       return;
@@ -157,6 +166,55 @@ describe('upgrades', () => {
     const refused = await open(dead.url);
     expect(refused.res.statusCode).toBe(502);
     expect(refused.body).toBe('Bad Gateway\n');
+  });
+
+  it('aborts the upstream and frees the lease when the client leaves before the 101', async () => {
+    const upstream = await wsEcho();
+    const { url, proxy } = await gateway({ instances: [upstream.url] });
+    const client = net.connect(Number(new URL(url).port), '127.0.0.1');
+    client.on('error', () => {});
+    client.write(
+      'GET /hang HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    await until(() => upstream.sockets.length === 1, 5_000, 'the upstream to get the upgrade');
+    expect(inflight(proxy.balancer)).toBe(1);
+    // A FIN, as a browser closing the tab sends: Node's server allows half-open sockets.
+    client.end();
+    await until(() => inflight(proxy.balancer) === 0, 5_000, 'the lease to be released');
+    await until(() => upstream.sockets[0]!.destroyed, 5_000, 'the upstream socket to close');
+    expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+    client.destroy();
+  });
+
+  it('sends the upstream what the client wrote before the 101, in order', async () => {
+    const upstream = await wsEcho();
+    const { url } = await gateway({ instances: [upstream.url] });
+    const key = randomBytes(16).toString('base64');
+    const client = net.connect(Number(new URL(url).port), '127.0.0.1');
+    const received: Buffer[] = [];
+    client.on('data', (data: Buffer) => received.push(data));
+    const request =
+      'GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    // The frame follows the request in a later write, before any answer came back.
+    client.write(request, () => setImmediate(() => client.write(clientFrame(Buffer.from('early')))));
+    const frame = serverFrame(Buffer.from('early'));
+    await until(() => Buffer.concat(received).subarray(-frame.length).equals(frame), 5_000, 'the echo');
+    client.destroy();
+  });
+
+  it('close() ends open tunnels and releases their leases', async () => {
+    const upstream = await wsEcho();
+    const { url, proxy } = await gateway({ instances: [upstream.url] });
+    const { socket } = await open(url);
+    expect(await echo(socket!, 'open')).toBe('open');
+    expect(inflight(proxy.balancer)).toBe(1);
+    const closed = new Promise((resolve) => socket!.once('close', resolve));
+    await proxy.close();
+    expect(inflight(proxy.balancer)).toBe(0);
+    await closed;
+    await until(() => upstream.sockets[0]!.destroyed, 5_000, 'the upstream socket to close');
   });
 
   it('is a bound function, usable detached from the proxy', async () => {
