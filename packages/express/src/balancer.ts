@@ -69,9 +69,16 @@ export function balancer(
       },
       (err: unknown) => {
         if (abort.signal.aborted) return; // nobody is left to answer
-        if (!(err instanceof ProxyError)) next(err);
-        else if (handle) handle(err, req, res);
-        else proxy.respondError(err, res);
+        if (!(err instanceof ProxyError)) return next(err);
+        if (handle) {
+          try {
+            return handle(err, req, res);
+          } catch {
+            // The proxy answers for a throwing onError on its own path; so does this one, rather
+            // than leave a rejected promise and a client without an answer.
+          }
+        }
+        proxy.respondError(err, res);
       },
     );
   }

@@ -17,8 +17,13 @@ export function parsedBody(req: Request): Buffer {
   let bytes: Buffer | undefined;
   if (!hasBody(req)) bytes = Buffer.alloc(0);
   else if (Buffer.isBuffer(body)) bytes = body;
-  else if (typeof body === 'string') bytes = Buffer.from(body);
-  else if (body !== undefined && req.is(['json', '+json'])) bytes = Buffer.from(JSON.stringify(body));
+  else if (typeof body === 'string') {
+    bytes = Buffer.from(body);
+    // express.text() decoded the bytes from their charset; they go upstream as UTF-8.
+    const type = req.headers['content-type'];
+    if (type !== undefined && !/;\s*charset\s*=\s*"?utf-?8"?\s*(;|$)/i.test(type))
+      req.headers['content-type'] = type.replace(/;\s*charset\s*=\s*("[^"]*"|[^;]*)/i, '; charset=utf-8');
+  } else if (body !== undefined && req.is(['json', '+json'])) bytes = Buffer.from(JSON.stringify(body));
   else if (isFlatForm(body) && req.is('urlencoded')) {
     const form = new URLSearchParams();
     for (const [key, value] of Object.entries(body)) {

@@ -126,6 +126,18 @@ describe('@ballast/express in an Express app', () => {
       expect(gw.upstream.count()).toBe(3);
     });
 
+    test('express.text() with a latin1 charset: the text arrives intact, labelled UTF-8', async () => {
+      const gw = await parsedGateway(express.text());
+      const res = await request(`${gw.url}/text`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=ISO-8859-1' },
+        body: Buffer.from('café crème', 'latin1'),
+      });
+      const echo = res.json<EchoBody>();
+      expect(echo.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(echo.bodyText).toBe('café crème');
+    });
+
     test('a body read but not kept in req.body is a clear error, not a hang', async () => {
       const drain: express.RequestHandler = (req, _res, next) => {
         req.resume();
@@ -173,6 +185,28 @@ describe('@ballast/express in an Express app', () => {
     expect(handled).toHaveLength(2);
     expect(handled[0]).toBeInstanceOf(ProxyError);
     expect(handled[0]).toBeInstanceOf(BallastError);
+  });
+
+  test('an onError that throws still gets the proxy answer on the re-sent-body path, not a hang', async () => {
+    const mw = balancer(
+      { instances: [] },
+      {
+        ...QUIET,
+        onError: () => {
+          throw new Error('hook bug');
+        },
+      },
+    );
+    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.use(express.json(), mw)));
+    // As on the streaming path, where the proxy itself catches the hook.
+    expect((await request(`${app.url}/x`)).status).toBe(503);
+    const post = await request(`${app.url}/x`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(post.status).toBe(503);
+    expect(post.headers['retry-after']).toMatch(/^\d+$/);
   });
 
   test('status() mounted with app.use serves the page and snapshot relative to its mount', async () => {
