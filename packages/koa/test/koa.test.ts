@@ -106,6 +106,23 @@ describe('@ballast/koa in a Koa app', () => {
     await waitFor(() => inflight(gw.middleware.balancer) === 0, { message: 'the leases to be released' });
   });
 
+  test("a small answer keeps the upstream's entity headers: a HEAD's Content-Length, no invented Content-Type", async () => {
+    const a = await h.upstream('a', {
+      behaviour: (req, res) => {
+        if (req.url === '/untyped') res.writeHead(200, { 'content-length': '2' }).end('ok');
+        else res.writeHead(200, { 'content-length': '5', 'content-type': 'text/plain' }).end('hello');
+      },
+    });
+    const gw = await h.gateway({ instances: [a.url] }, QUIET);
+    const head = await request(`${gw.url}/thing`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('5');
+    expect(head.headers['content-type']).toBe('text/plain');
+    const untyped = await request(`${gw.url}/untyped`);
+    expect(untyped.text).toBe('ok');
+    expect(untyped.headers['content-type']).toBeUndefined();
+  });
+
   test('onError may throw to hand upstream failures to Koa error handling', async () => {
     const handled: unknown[] = [];
     const mw = balancer(
