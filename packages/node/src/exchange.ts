@@ -75,10 +75,28 @@ export abstract class Exchange implements AttemptOwner {
   protected abstract end(attempt: Attempt): void;
   /** The upstream failed after the response head was delivered. */
   protected abstract broken(attempt: Attempt, error: Error): void;
-  /** No response: answer the error. */
+  /** No response: answer the error (already logged by `giveUp`). */
   protected abstract fail(error: ProxyError): void;
   /** The client went away (or the caller's signal aborted) before a response was delivered. */
   protected abstract cancelled(reason: Error): void;
+
+  /**
+   * The request gets no upstream response: one debug line (every kind of exchange logs the same
+   * way, so a 502/503/504 is never silent, whoever answers it), then the exchange's answer.
+   */
+  private giveUp(error: ProxyError): void {
+    this.engine.logger.debug(
+      {
+        service: this.engine.balancer.service,
+        instance: error.instance,
+        code: error.code,
+        method: this.req.method,
+        cause: error.cause,
+      },
+      'ballast: proxy error',
+    );
+    this.fail(error);
+  }
 
   start(): void {
     this.engine.diagnostics.sync();
@@ -93,7 +111,7 @@ export abstract class Exchange implements AttemptOwner {
       this.idempotent = prepared.idempotent;
     } catch (error) {
       this.finish();
-      this.fail(toProxyError(error, undefined));
+      this.giveUp(toProxyError(error, undefined));
       return;
     }
     const body = this.requestBody;
@@ -142,7 +160,7 @@ export abstract class Exchange implements AttemptOwner {
     const lease = this.pick();
     if (lease === undefined) {
       this.finish();
-      this.fail(
+      this.giveUp(
         new ProxyError(
           'BALLAST_NO_INSTANCE',
           `No instance available for service "${this.engine.balancer.service}"`,
@@ -163,7 +181,7 @@ export abstract class Exchange implements AttemptOwner {
     if (target === undefined) {
       lease.release({ ok: true });
       this.finish();
-      this.fail(
+      this.giveUp(
         new ProxyError('BALLAST_NO_INSTANCE', 'The proxy is closed', {
           retryAfterSeconds: RETRY_AFTER_SECONDS,
         }),
@@ -297,7 +315,7 @@ export abstract class Exchange implements AttemptOwner {
       }
     }
     this.finish();
-    this.fail(toProxyError(error, attempt.lease.instance.id));
+    this.giveUp(toProxyError(error, attempt.lease.instance.id));
   }
 
   /** Whether `attempt` may be retried elsewhere; takes from the retry budget when it says yes. */

@@ -102,15 +102,6 @@ export class ResponseExchange extends Exchange {
 
   protected fail(error: ProxyError): void {
     const { config, logger } = this.engine;
-    logger.debug(
-      {
-        service: this.engine.balancer.service,
-        instance: error.instance,
-        code: error.code,
-        cause: error.cause,
-      },
-      'ballast: proxy error',
-    );
     if (config.onError !== undefined) {
       try {
         config.onError(error, this.req, this.res);

@@ -132,15 +132,6 @@ export class UpgradeExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
-    this.engine.logger.debug(
-      {
-        service: this.engine.balancer.service,
-        instance: error.instance,
-        code: error.code,
-        cause: error.cause,
-      },
-      'ballast: upgrade failed',
-    );
     writeError(this.socket, error);
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { BallastError, createBalancer } from '@ballast/core';
+import { BallastError, createBalancer, type Logger } from '@ballast/core';
 
 import { request, webSocketEcho, type Response } from './client';
 import {
@@ -195,27 +195,46 @@ export function describeGateway<M extends GatewayMiddleware>(
       }
     });
 
-    test('no instance at all: 503 with Retry-After', async () => {
-      const gw = await h.gateway({ instances: [] }, QUIET);
+    /** The debug lines a request that could not be served leaves, by error code. */
+    function errorLog(): { logger: Logger; codes: string[] } {
+      const codes: string[] = [];
+      const debug = (fields: object, msg?: string): void => {
+        if (msg === 'ballast: proxy error') codes.push(String((fields as { code?: unknown }).code));
+      };
+      const none = (): void => undefined;
+      return { logger: { debug, info: none, warn: none, error: none }, codes };
+    }
+
+    test('no instance at all: 503 with Retry-After, and a log line', async () => {
+      const log = errorLog();
+      const gw = await h.gateway({ instances: [] }, { ...QUIET, logger: log.logger });
       const res = await request(`${gw.url}/x`);
       expect(res.status).toBe(503);
       expect(res.headers['retry-after']).toMatch(/^\d+$/);
+      expect(log.codes).toEqual(['BALLAST_NO_INSTANCE']);
     });
 
-    test('upstream drops the connection: 502', async () => {
+    test('upstream drops the connection: 502, and a log line', async () => {
       const a = await h.upstream('a', { behaviour: (_req, res) => void res.socket?.destroy() });
-      const gw = await h.gateway({ instances: [a.url] }, { ...QUIET, retries: 0 });
+      const log = errorLog();
+      const gw = await h.gateway({ instances: [a.url] }, { ...QUIET, retries: 0, logger: log.logger });
       const res = await request(`${gw.url}/x`);
       expect(res.status).toBe(502);
+      expect(log.codes).toEqual(['BALLAST_UPSTREAM_ERROR']);
     });
 
-    test('upstream too slow: 504', async () => {
+    test('upstream too slow: 504, and a log line', async () => {
       const a = await h.upstream('a', { behaviour: () => undefined });
-      const gw = await h.gateway({ instances: [a.url] }, { ...QUIET, retries: 0, timeoutMs: 200 });
+      const log = errorLog();
+      const gw = await h.gateway(
+        { instances: [a.url] },
+        { ...QUIET, retries: 0, timeoutMs: 200, logger: log.logger },
+      );
       const started = Date.now();
       const res = await request(`${gw.url}/x`);
       expect(res.status).toBe(504);
       expect(Date.now() - started).toBeLessThan(3_000);
+      expect(log.codes).toEqual(['BALLAST_UPSTREAM_TIMEOUT']);
     });
 
     test('a WebSocket echoes through the proxy', async () => {
