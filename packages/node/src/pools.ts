@@ -38,10 +38,12 @@ export class Pools {
     return this.closing !== undefined;
   }
 
-  /** The target of an instance URL (as core normalizes it); undefined once closed. */
+  /** The target of an instance URL (as core normalizes it); undefined from the moment close() is called. */
   get(url: string): Target | undefined {
+    // Closing pools refuse new requests (a 502 from undici); the proxy answers 503 instead.
+    if (this.closing !== undefined) return undefined;
     const known = this.targets.get(url);
-    if (known !== undefined || this.closing !== undefined) return known;
+    if (known !== undefined) return known;
     const parsed = new URL(url);
     let pool = this.pools.get(parsed.origin);
     if (pool === undefined) {

@@ -293,6 +293,25 @@ describe('headers', () => {
 });
 
 describe('errors', () => {
+  it('answers 503 from the moment close() is called, while requests in flight finish', async () => {
+    // While close() waited for a request in flight, a new request was handed the closing pool
+    // and failed on it with a 502, as if the upstream were broken.
+    const a = await named('a', 300);
+    const shared = createBalancer({ instances: [a.url] });
+    const { url, proxy } = await gateway(shared);
+    const inFlight = send(url);
+    await until(() => inflight(shared) === 1, 5_000, 'the first request to reach the upstream');
+    const closing = proxy.close();
+    const during = await send(url);
+    expect(during.status).toBe(503);
+    expect(during.headers['retry-after']).toMatch(/^\d+$/);
+    expect((await inFlight).status).toBe(200);
+    await closing;
+    expect(inflight(shared)).toBe(0);
+    expect(shared.instances()[0]!.failures).toBe(0);
+    shared.close();
+  });
+
   it('gives 503 with Retry-After when no instance is eligible', async () => {
     const { url } = await gateway({ instances: [] });
     const reply = await send(url);
