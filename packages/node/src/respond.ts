@@ -29,8 +29,19 @@ export function respondError(err: ProxyError, res: ServerResponse): void {
     'cache-control': 'no-store',
   };
   if (status === 503) headers['retry-after'] = String(err.retryAfterSeconds ?? RETRY_AFTER_SECONDS);
+  closeIfUploading(res);
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/**
+ * A response that goes out while the client is still sending its body (the upstream answered, or
+ * failed, before reading all of it) closes the connection after it: Node reads no more of a
+ * request whose response has ended, so the upload, and the keep-alive connection, would stall
+ * until the server's keep-alive timeout.
+ */
+function closeIfUploading(res: ServerResponse): void {
+  if (res.req !== undefined && !res.req.complete) res.shouldKeepAlive = false;
 }
 
 /** Characters Node refuses in a reason phrase (it throws, and keeps the bad one for the next try). */
@@ -76,6 +87,7 @@ export class ResponseExchange extends Exchange {
 
   protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
     const res = this.res;
+    closeIfUploading(res);
     const reason = statusMessage ? reasonPhrase(statusMessage) : undefined;
     if (reason) res.writeHead(response.statusCode, reason, response.headers);
     else res.writeHead(response.statusCode, response.headers);
@@ -164,6 +176,8 @@ export class ForwardExchange extends Exchange {
   };
 
   protected deliver(attempt: Attempt, response: UpstreamResponse): void {
+    // The caller writes the head; the connection's fate has to be settled before it does.
+    if (this.response !== undefined) closeIfUploading(this.response);
     const length = Number(response.headers['content-length']);
     if (length >= 0 && length <= this.bufferBytes) {
       // A small body of known length is handed over whole: a Buffer costs the caller (Koa) far
@@ -202,6 +216,7 @@ export class ForwardExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
+    if (this.response !== undefined) closeIfUploading(this.response);
     this.reject(error);
   }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 
 import { BallastError, createBalancer, type Logger } from '@ballast/core';
 
@@ -235,6 +236,51 @@ export function describeGateway<M extends GatewayMiddleware>(
       expect(res.status).toBe(504);
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(log.codes).toEqual(['BALLAST_UPSTREAM_TIMEOUT']);
+    });
+
+    test('the connection closes after an answer to a client that is still uploading', async () => {
+      // The upstream answers at once and hangs up without reading a large upload. Node reads no
+      // more of a request whose response has ended: kept alive, the upload and the connection
+      // stalled until the server's keep-alive timeout (a minute here).
+      const a = await h.upstream('a', {
+        behaviour: (_req, res) => {
+          res.writeHead(413, { 'content-length': '3', connection: 'close' });
+          res.end('big');
+        },
+      });
+      const gw = await h.gateway({ instances: [a.url] }, QUIET);
+      gw.server.keepAliveTimeout = 60_000;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const req = http.request(`${gw.url}/upload`, {
+          method: 'POST',
+          agent,
+          headers: { 'content-length': String(16 * 1024 * 1024) },
+        });
+        req.on('error', () => {}); // the upload is cut short: that is the point
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        let sent = 0;
+        const write = (): void => {
+          while (sent < 256 && !req.destroyed) {
+            sent += 1;
+            if (!req.write(chunk)) return void req.once('drain', write);
+          }
+          req.end();
+        };
+        write();
+        const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+        res.resume();
+        expect(res.statusCode).toBeGreaterThanOrEqual(400);
+        expect(res.headers.connection).toBe('close');
+        const socket = req.socket!;
+        await waitFor(() => socket.destroyed, {
+          timeoutMs: 10_000,
+          message: 'the gateway to close the connection',
+        });
+        expect(inflight(gw.middleware.balancer)).toBe(0);
+      } finally {
+        agent.destroy();
+      }
     });
 
     test('a WebSocket echoes through the proxy', async () => {
