@@ -217,12 +217,9 @@ export abstract class Exchange implements AttemptOwner {
   ): void {
     const latencyMs = attempt.stopClock();
     attempt.statusCode = statusCode;
-    if (
-      (statusCode === 502 || statusCode === 503 || statusCode === 504) &&
-      this.mayRetry(attempt, undefined)
-    ) {
+    if (statusCode === 502 || statusCode === 503 || statusCode === 504) {
       // The answer is dropped only if another instance can be tried; otherwise it goes through.
-      const lease = this.retryLease(attempt, `status ${statusCode}`);
+      const lease = this.retryLease(attempt, undefined, `status ${statusCode}`);
       if (lease !== undefined) {
         attempt.lease.release({ ok: false, status: statusCode, latencyMs });
         attempt.discard();
@@ -307,8 +304,8 @@ export abstract class Exchange implements AttemptOwner {
       this.cancelled(this.aborted);
       return;
     }
-    if (!FINAL_CODES.has(codeOf(error) ?? '') && this.mayRetry(attempt, error)) {
-      const lease = this.retryLease(attempt, error.message);
+    if (!FINAL_CODES.has(codeOf(error) ?? '')) {
+      const lease = this.retryLease(attempt, error, error.message);
       if (lease !== undefined) {
         this.launch(lease);
         return;
@@ -318,21 +315,18 @@ export abstract class Exchange implements AttemptOwner {
     this.giveUp(toProxyError(error, attempt.lease.instance.id));
   }
 
-  /** Whether `attempt` may be retried elsewhere; takes from the retry budget when it says yes. */
-  private mayRetry(attempt: Attempt, error: Error | undefined): boolean {
-    if (this.over || this.aborted !== undefined || this.retriesLeft <= 0) return false;
-    if (this.requestBody instanceof RequestBody && !this.requestBody.replayable) return false;
-    const written = attempt.written && !(error !== undefined && isConnectFailure(error));
-    if (written) {
-      if (!this.idempotent) return false;
-      if (this.engine.budget !== undefined && !this.engine.budget.tryRetry()) return false;
-    }
-    this.retriesLeft -= 1;
-    return true;
-  }
-
-  /** A lease on an instance not tried yet, for a retry of `attempt`; undefined if none is left. */
-  private retryLease(attempt: Attempt, reason: string): Lease | undefined {
+  /**
+   * A lease on an instance not tried yet, to retry `attempt` on; undefined if it may not be
+   * retried (retries, budget, method, body) or no instance is left. A retry counts against
+   * `retries` and, if the upstream may have seen the request, the retry budget, only once it
+   * has an instance to go to.
+   */
+  private retryLease(attempt: Attempt, error: Error | undefined, reason: string): Lease | undefined {
+    if (this.over || this.aborted !== undefined || this.retriesLeft <= 0) return undefined;
+    if (this.requestBody instanceof RequestBody && !this.requestBody.replayable) return undefined;
+    const budget = this.engine.budget;
+    const charged = attempt.written && !(error !== undefined && isConnectFailure(error));
+    if (charged && (!this.idempotent || (budget !== undefined && !budget.allows()))) return undefined;
     const id = attempt.lease.instance.id;
     (this.tried ??= []).push(id);
     const lease = this.pick();
@@ -348,6 +342,10 @@ export abstract class Exchange implements AttemptOwner {
         ? 'ballast: no other instance to retry on'
         : 'ballast: retrying on another instance',
     );
+    if (lease !== undefined) {
+      this.retriesLeft -= 1;
+      if (charged) budget?.tryRetry();
+    }
     return lease;
   }
 

@@ -36,6 +36,12 @@ export class RetryBudget {
     this.requestSum += 1;
   }
 
+  /** Whether a retry would be allowed now (takes nothing: see `tryRetry`). */
+  allows(): boolean {
+    this.advance();
+    return this.retrySum < this.ratio * this.requestSum + this.reserve;
+  }
+
   /** Takes one retry from the budget if there is one left; false means: do not retry. */
   tryRetry(): boolean {
     const i = this.advance();

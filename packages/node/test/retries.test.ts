@@ -193,6 +193,20 @@ describe('retries', () => {
     );
     expect((await send(dead.url)).text).toBe('b');
   });
+  it('charges the retry budget only for retries that happen', async () => {
+    // With no other instance to retry on, the failed request was charged all the same: the
+    // one retry the budget allows was gone before a second instance could take it.
+    const a = await resetter();
+    const b = await named('b');
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url], health: { slowStart: false } },
+      { retryBudget: { ratio: 0, minRetriesPerSecond: 0.1 } },
+    );
+    expect((await send(url)).status).toBe(502);
+    proxy.balancer.add(b.url);
+    expect((await send(url)).text).toBe('b');
+  });
+
   describe('an upstream that resets in the middle of a response body', () => {
     /** Announces 1 000 bytes, sends 400 of them, then drops the connection. */
     const halfBody = () =>
