@@ -94,7 +94,10 @@ async function balancedSend(
       releaseFailed(lease, error, perf.now() - sentAt);
       (request.tried ??= []).push(lease.instance.id);
       const next =
-        retriesLeft > 0 && !isCancel(error) && !isStream(config.data) && isRetryable(error, config.method)
+        retriesLeft > 0 &&
+        !isCancel(error) &&
+        !isStream(config.data) &&
+        isRetryable(error, config.method, lease.instance.url)
           ? tryPick(balancer, request, config)
           : undefined;
       logger.debug(

@@ -1,9 +1,17 @@
+import { isIP } from 'node:net';
 import { isConnectFailure, type Lease } from '@ballast/core';
 import type { AxiosResponse } from 'axios';
 
 // The instance may have acted on the request: only a method that may be repeated is retried.
-// ECONNABORTED is axios's timeout (ETIMEDOUT with `transitional.clarifyTimeoutError`).
-const RESET_OR_TIMEOUT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
+// ECONNABORTED is axios's timeout (ETIMEDOUT with `transitional.clarifyTimeoutError`);
+// UND_ERR_SOCKET is a reset as the fetch adapter's undici reports it (the cause of ERR_NETWORK).
+const RESET_OR_TIMEOUT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+]);
 /** RFC 9110 §9.2.2, plus QUERY (which axios 1.21 sends). */
 const IDEMPOTENT_METHODS = new Set(['get', 'head', 'options', 'put', 'delete', 'trace', 'query']);
 
@@ -14,19 +22,48 @@ interface FailedAttempt {
 }
 
 const codeOf = (error: unknown): unknown => (error as FailedAttempt | null)?.code;
+const causeOf = (error: unknown): unknown => (error as { cause?: unknown } | null)?.cause;
 
 /** A cancellation by the caller (`signal`, `cancelToken`): it says nothing about the instance. */
 export const isCancel = (error: unknown): boolean => codeOf(error) === 'ERR_CANCELED';
 
+/**
+ * A failure to connect to the instance, so it never saw the request: the error's own code (the
+ * http adapter) or its cause's (the fetch adapter's ERR_NETWORK). A connect failure elsewhere is
+ * not one: after a redirect the instance has answered the request, and the refusal came from the
+ * redirect's target. Both adapters name the address that refused on the cause; the http
+ * adapter's request also counts the redirects it followed.
+ */
+function neverReachedInstance(error: unknown, instanceUrl: string): boolean {
+  const cause = causeOf(error);
+  if (!isConnectFailure(error) && !isConnectFailure(cause)) return false;
+  const redirects = (error as { request?: { _redirectCount?: unknown } } | null)?.request?._redirectCount;
+  if (typeof redirects === 'number' && redirects > 0) return false;
+  const refused = cause as { address?: unknown; port?: unknown } | null | undefined;
+  return refused == null || refusedByInstance(refused.address, refused.port, instanceUrl);
+}
+
+/** Whether a refused `address`:`port` (either may be unknown) can be the instance's. */
+function refusedByInstance(address: unknown, port: unknown, instanceUrl: string): boolean {
+  const url = new URL(instanceUrl);
+  const instancePort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  if (typeof port === 'number' && port !== instancePort) return false;
+  // A host name resolves to addresses this cannot know without a lookup; an IP literal is exact.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return typeof address !== 'string' || !isIP(host) || address === host;
+}
+
 /** Whether a failed attempt may be sent again, to another instance. */
-export function isRetryable(error: unknown, method: string | undefined): boolean {
-  const code = codeOf(error);
-  if (isConnectFailure(error)) return true;
+export function isRetryable(error: unknown, method: string | undefined, instanceUrl: string): boolean {
+  if (neverReachedInstance(error, instanceUrl)) return true;
   if (!IDEMPOTENT_METHODS.has(method?.toLowerCase() ?? 'get')) return false;
   const status = (error as FailedAttempt | null)?.response?.status;
   if (status !== undefined) return status >= 500;
-  return typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code);
+  return isResetOrTimeout(codeOf(error)) || isResetOrTimeout(codeOf(causeOf(error)));
 }
+
+const isResetOrTimeout = (code: unknown): boolean =>
+  typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code);
 
 /** Releases the lease of an attempt that failed: a cancellation or a 4xx is not the instance's fault. */
 export function releaseFailed(lease: Lease, error: unknown, latencyMs: number): void {

@@ -317,6 +317,44 @@ describe('failover and retries', () => {
     expect(upstreams.map((u) => u.count())).toEqual([2, 2, 1, 0]);
   });
 
+  test('the fetch adapter fails over too: a refused connection for any method, a reset for GET only', async () => {
+    upstreams = await fx.start(2);
+    const dead = await refusedUrl();
+    upstreams[0]!.behaviour = (req) => void req.socket.destroy();
+    const refused = fx.balancerOver([dead, upstreams[1]!.url]);
+    const client = withBalancer(axios.create({ adapter: 'fetch' }), refused);
+
+    expect(echo(await client.post('/orders', { i: 1 })).name).toBe('b');
+
+    // The reset instance first each time (a fresh round-robin balancer).
+    const resetting = () =>
+      withBalancer(axios.create({ adapter: 'fetch' }), fx.balancerOver(upstreams.map((u) => u.url)));
+    expect(echo(await resetting().get('/')).name).toBe('b');
+    await expect(resetting().post('/', 'x')).rejects.toMatchObject({ code: 'ERR_NETWORK' });
+    expect(upstreams.map((u) => u.count())).toEqual([2, 2]);
+    expect(balancers.map(inflight)).toEqual([0, 0, 0]);
+  });
+
+  test.each(['http', 'fetch'] as const)(
+    'a POST the instance answered with a redirect is not sent again when the redirect target refuses (%s adapter)',
+    async (adapter) => {
+      upstreams = await fx.start(2);
+      const dead = await refusedUrl();
+      upstreams[0]!.behaviour = (req, res) => {
+        req.resume();
+        res.writeHead(303, { location: `${dead}/orders/1` }).end();
+      };
+      const balancer = fx.balancerOver(upstreams.map((u) => u.url));
+      const client = withBalancer(axios.create({ adapter }), balancer);
+
+      await expect(client.post('/orders', { item: 1 })).rejects.toMatchObject({
+        code: adapter === 'http' ? 'ECONNREFUSED' : 'ERR_NETWORK',
+      });
+      expect(upstreams.map((u) => u.count())).toEqual([1, 0]);
+      expect(inflight(balancer)).toBe(0);
+    },
+  );
+
   test('a streamed request body is not retried: it cannot be sent twice', async () => {
     const dead = await refusedUrl();
     upstreams = await fx.start(1);
