@@ -102,17 +102,15 @@ export class BallastService implements OnApplicationShutdown {
       const { instances, panic } = this.get(name).snapshot();
       let healthy = 0;
       let ejected = 0;
+      let total = 0;
       for (const instance of instances) {
+        // A removed instance finishing its requests is no longer one of the service's.
+        if (instance.state === 'draining') continue;
+        total += 1;
         if (instance.state === 'healthy' || instance.state === 'slow-start') healthy += 1;
         else if (instance.state === 'ejected') ejected += 1;
       }
-      result[name] = {
-        status: healthy > 0 ? 'up' : 'down',
-        healthy,
-        ejected,
-        total: instances.length,
-        panic,
-      };
+      result[name] = { status: healthy > 0 ? 'up' : 'down', healthy, ejected, total, panic };
     }
     return result;
   }

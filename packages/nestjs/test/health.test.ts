@@ -254,3 +254,17 @@ describe("Ballast's logger bridges to Nest's Logger", () => {
     expect(statuses.slice(-2)).toEqual([200, 200]); // b ejected: all to a
   });
 });
+
+test('a removed instance still finishing its requests is not counted in the service total', async () => {
+  const users = await h.upstreams(['u1', 'u2']);
+  const served = await app({ logger: false, services: { users: { instances: instancesOf(users) } } });
+  const ballast = served.app.get(BallastService);
+  const balancer = ballast.get('users');
+  const lease = balancer.pick();
+  expect(balancer.remove(lease.instance.id)).toBe(true);
+
+  expect(balancer.snapshot().instances.map((i) => i.state)).toEqual(['healthy', 'draining']);
+  expect(ballast.health().users).toEqual({ status: 'up', healthy: 1, ejected: 0, total: 1, panic: false });
+  lease.release({ ok: true });
+  expect(ballast.health().users).toMatchObject({ healthy: 1, total: 1 });
+});
