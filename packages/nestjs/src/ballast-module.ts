@@ -109,14 +109,14 @@ function serviceProviders(name: string, requested: boolean): Provider[] {
   const providers: Provider[] = [
     {
       provide: getBalancerToken(name),
-      useFactory: (b: BallastService) => b.get(name),
+      useFactory: (b: BallastService) => b.provide(() => b.get(name)),
       inject: [BallastService],
     },
   ];
   if (requested || balancedHttpAvailable()) {
     providers.push({
       provide: getBalancedHttpToken(name),
-      useFactory: (b: BallastService) => b.http(name),
+      useFactory: (b: BallastService) => b.provide(() => b.http(name)),
       inject: [BallastService],
     });
   }

@@ -1,6 +1,6 @@
 import { createBalancer, type Balancer, type Logger } from '@ballast/core';
 import { createProxy, type ProxyHandler, type ProxyOptions } from '@ballast/node';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { AxiosInstance } from 'axios';
 
 import { createBalancedHttp } from './balanced-http';
@@ -32,7 +32,7 @@ interface Entry {
  * ```
  */
 @Injectable()
-export class BallastService implements OnApplicationShutdown {
+export class BallastService implements OnApplicationBootstrap, OnApplicationShutdown {
   /** The live status page, when the `statusPage` option asks for it (`BallastModule` mounts it). */
   readonly statusPage: MountedStatusPage | undefined;
   private readonly entries = new Map<string, Entry>();
@@ -40,6 +40,7 @@ export class BallastService implements OnApplicationShutdown {
   private readonly extraProxies: ProxyHandler[] = [];
   private readonly logger: Logger;
   private closing: Promise<void> | undefined;
+  private bootstrapped = false;
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: BallastModuleOptions) {
     const { logger, services } = parseModuleOptions(options);
@@ -93,6 +94,25 @@ export class BallastService implements OnApplicationShutdown {
     const entry = this.entry(name);
     entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http, entry.service.logger);
     return entry.http;
+  }
+
+  /** Nest calls it once the application has started: from then on, `provide` closes nothing. */
+  onApplicationBootstrap(): void {
+    this.bootstrapped = true;
+  }
+
+  /**
+   * @internal Runs the factory of a per-service provider. One that fails during startup (a name
+   * not configured, a missing peer) fails the application, and Nest then calls no shutdown hook:
+   * the health checks and discovery already started are stopped here instead.
+   */
+  provide<T>(factory: () => T): T {
+    try {
+      return factory();
+    } catch (error) {
+      if (!this.bootstrapped) void this.onApplicationShutdown();
+      throw error;
+    }
   }
 
   /** Per-service health as the terminus indicator reports it. */

@@ -55,9 +55,7 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
     }
     // Core rejects options it does not know: the module's own go elsewhere.
     const { healthCheck: _healthCheck, proxy: _proxy, http, ...balancer } = config;
-    if (http !== undefined && (typeof http !== 'object' || http === null || Array.isArray(http))) {
-      throw new InvalidConfigError(`${field}.http`, http, 'expected { retries?, config? }');
-    }
+    if (http !== undefined) checkHttp(`${field}.http`, http);
     return {
       name,
       config,
@@ -66,6 +64,37 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
     };
   });
   return { logger: moduleLogger, services: parsed };
+}
+
+const HTTP_KEYS = new Set(['retries', 'key', 'config']);
+
+/**
+ * Checks a service's `http` option at startup, as `withBalancer` would when the client is first
+ * used (with `forRootAsync`, maybe long after): a bad value fails startup, named in full.
+ */
+function checkHttp(field: string, http: unknown): void {
+  if (typeof http !== 'object' || http === null || Array.isArray(http)) {
+    throw new InvalidConfigError(field, http, 'expected { retries?, key?, config? }');
+  }
+  const { retries, key, config } = http as Record<string, unknown>;
+  for (const name of Object.keys(http)) {
+    if (!HTTP_KEYS.has(name)) {
+      throw new InvalidConfigError(
+        `${field}.${name}`,
+        (http as Record<string, unknown>)[name],
+        'unknown option',
+      );
+    }
+  }
+  if (retries !== undefined && (!Number.isInteger(retries) || (retries as number) < 0)) {
+    throw new InvalidConfigError(`${field}.retries`, retries, 'a whole number of retries, 0 or more');
+  }
+  if (key !== undefined && typeof key !== 'function') {
+    throw new InvalidConfigError(`${field}.key`, key, 'a function of the request config');
+  }
+  if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+    throw new InvalidConfigError(`${field}.config`, config, 'expected the options of axios.create()');
+  }
 }
 
 /**

@@ -122,6 +122,12 @@ describe('BallastModule.forRoot', () => {
       'services.users.healthCheck.intervalMs',
       0,
     ],
+    [
+      "the balanced HTTP client's retries",
+      { services: { users: { instances: [], http: { retries: -1 } } } },
+      'services.users.http.retries',
+      -1,
+    ],
     ['the services', { services: null as never }, 'services', null],
     ['an unknown module option', { services: {}, servics: {} }, 'servics', {}],
     ['the logger', { services: {}, logger: 'debug' as never }, 'logger', 'debug'],
@@ -260,6 +266,59 @@ describe('BallastModule.forRootAsync', () => {
     const error = await startupError(AppModule);
     expect(error).toMatchObject({ code: 'BALLAST_UNKNOWN_SERVICE' });
     expect((error as Error).message).toMatch(/"orders".*"users"/);
+  });
+
+  test('an invalid http option fails startup at once, naming it, with no health checks left running', async () => {
+    const [a] = await h.upstreams(1);
+    @Module({
+      imports: [
+        BallastModule.forRootAsync({
+          useFactory: async () => ({
+            logger: false,
+            services: {
+              users: {
+                instances: [a!.url],
+                healthCheck: { intervalMs: 20 },
+                http: { retries: 'x' as never },
+              },
+            },
+          }),
+        }),
+      ],
+    })
+    class AppModule {}
+    const error = await startupError(AppModule);
+    expect(error).toMatchObject({
+      code: 'BALLAST_INVALID_CONFIG',
+      field: 'services.users.http.retries',
+      value: 'x',
+    });
+    const checks = a!.healthChecks();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(a!.healthChecks()).toBe(checks);
+  });
+
+  test("a forFeature() name the factory did not configure leaves none of the configured services' health checks running", async () => {
+    const [a] = await h.upstreams(1);
+    const baseline = activeHandles();
+    @Module({
+      imports: [
+        BallastModule.forRootAsync({
+          useFactory: async () => ({
+            logger: false,
+            services: { users: { instances: [a!.url], healthCheck: { intervalMs: 20 } } },
+          }),
+        }),
+        BallastModule.forFeature(['orders']),
+      ],
+    })
+    class AppModule {}
+    const error = await startupError(AppModule);
+    expect(error).toMatchObject({ code: 'BALLAST_UNKNOWN_SERVICE' });
+    await expectNoHandlesBeyond(baseline);
+    const checks = a!.healthChecks();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(a!.healthChecks()).toBe(checks);
   });
 });
 
