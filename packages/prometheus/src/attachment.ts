@@ -61,8 +61,19 @@ export class Attachment {
   /** The labels of an instance's per-instance series: service, instance and allowed metadata. */
   labelsOf(id: string, metadata: Readonly<Record<string, string>>): Labels {
     const labels: Labels = { service: this.service, instance: id };
-    for (const key of this.metadataLabels) labels[key] = metadata[key] ?? '';
+    // Own keys only: a label named `constructor` must not read Object.prototype's.
+    for (const key of this.metadataLabels) labels[key] = Object.hasOwn(metadata, key) ? metadata[key]! : '';
     return labels;
+  }
+
+  /**
+   * Another series with the labels of retired `series`, if any: a live or kept one, else one of
+   * `pending` from index `from` (the retired series a scrape has yet to go through).
+   */
+  heirOf(series: Series, pending: readonly Series[], from: number): Series | undefined {
+    for (const other of this.allSeries()) if (other.key === series.key) return other;
+    for (let i = from; i < pending.length; i++) if (pending[i]!.key === series.key) return pending[i];
+    return undefined;
   }
 
   /** Every series to report: current and retired. */
@@ -103,8 +114,8 @@ export class Attachment {
   private readonly onUpdated = (event: BalancerEvents['instance-updated']): void => {
     const series = this.series.get(event.instance);
     if (series === undefined) return;
-    const metadata = event.instance.metadata;
-    if (this.metadataLabels.every((key) => (metadata[key] ?? '') === series.labels[key])) return;
+    const labels = this.labelsOf(event.instance.id, event.instance.metadata);
+    if (this.metadataLabels.every((key) => labels[key] === series.labels[key])) return;
     this.retire(event.instance, series);
   };
 

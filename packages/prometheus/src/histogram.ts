@@ -1,4 +1,5 @@
 import type { Attachment } from './attachment';
+import type { Series } from './series';
 
 interface Value {
   value: number;
@@ -31,20 +32,35 @@ export class LatencyHistogram {
     const values: Value[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const attachment of this.attachments()) {
+      // Series that share labels (an id removed and added again, one draining beside its
+      // successor) are one label set to Prometheus: reported once, with their numbers summed.
+      const sets = new Map<string, Series[]>();
       for (const series of attachment.allSeries()) {
+        const set = sets.get(series.key);
+        if (set === undefined) sets.set(series.key, [series]);
+        else set.push(series);
+      }
+      for (const set of sets.values()) {
+        const labels = set[0]!.labels;
         let cumulative = 0;
         for (let i = 0; i < this.buckets.length; i++) {
-          cumulative += series.bucket(i);
+          for (const series of set) cumulative += series.bucket(i);
           values.push({
             value: cumulative,
-            labels: { ...series.labels, le: this.buckets[i]! },
+            labels: { ...labels, le: this.buckets[i]! },
             metricName: bucketName,
           });
         }
+        let count = 0;
+        let sumMs = 0;
+        for (const series of set) {
+          count += series.count;
+          sumMs += series.sumMs;
+        }
         values.push(
-          { value: series.count, labels: { ...series.labels, le: '+Inf' }, metricName: bucketName },
-          { value: series.sumMs / 1000, labels: series.labels, metricName: `${this.name}_sum` },
-          { value: series.count, labels: series.labels, metricName: `${this.name}_count` },
+          { value: count, labels: { ...labels, le: '+Inf' }, metricName: bucketName },
+          { value: sumMs / 1000, labels, metricName: `${this.name}_sum` },
+          { value: count, labels, metricName: `${this.name}_count` },
         );
       }
     }

@@ -198,10 +198,16 @@ export class Hub {
     attachment.retries = attachment.noInstance = attachment.switches = 0;
     const retired = attachment.retired;
     attachment.retired = [];
-    for (const series of retired) {
+    for (const [i, series] of retired.entries()) {
       if (series.reported) {
-        this.requests.remove(series.success);
-        this.requests.remove(series.failure);
+        // An id removed and added again (or metadata changed back) has its label set in use
+        // still: its counts carry on there, or the counter and histogram would start over.
+        const heir = attachment.heirOf(series, retired, i + 1);
+        if (heir !== undefined) heir.absorb(series);
+        else {
+          this.requests.remove(series.success);
+          this.requests.remove(series.failure);
+        }
       } else {
         this.count(series);
         attachment.retired.push(series);
@@ -232,11 +238,19 @@ export class Hub {
     const snapshot = attachment.balancer.snapshot();
     const service = snapshot.service;
     const counts = new Map<InstanceState, number>(STATES.map((state) => [state, 0]));
+    // An id removed and added again while its old instance drains is in the snapshot twice
+    // (current ones first): one label set, whose in-flight is the sum and whose health is the
+    // current instance's.
+    const current = new Set<string>();
     for (const instance of snapshot.instances) {
       const labels = attachment.labelsOf(instance.id, instance.metadata);
-      this.inflight.set(labels, instance.inflight);
-      this.health.set(labels, instance.health);
-      this.ejected.set(labels, instance.state === 'ejected' ? 1 : 0);
+      this.inflight.inc(labels, instance.inflight);
+      const key = JSON.stringify(labels);
+      if (!current.has(key)) {
+        current.add(key);
+        this.health.set(labels, instance.health);
+        this.ejected.set(labels, instance.state === 'ejected' ? 1 : 0);
+      }
       counts.set(instance.state, (counts.get(instance.state) ?? 0) + 1);
     }
     for (const [state, count] of counts) this.instances.set({ service, state }, count);

@@ -46,8 +46,12 @@ export class Series {
   reported = false;
   readonly success: Labels;
   readonly failure: Labels;
+  /** Identifies the label set: series of one id removed and added again share it. */
+  readonly key: string;
   private row: Row;
   private offset: number;
+  /** The numbers of earlier series with these labels, folded in (see `absorb`). */
+  private carried: Float64Array | undefined;
 
   constructor(
     store: SeriesStore,
@@ -59,6 +63,22 @@ export class Series {
     this.offset = slot * stride;
     this.success = { ...labels, outcome: 'success' };
     this.failure = { ...labels, outcome: 'failure' };
+    this.key = JSON.stringify(labels);
+  }
+
+  /**
+   * Takes over the numbers of a retired series with the same labels, fully handed to
+   * prom-client, so the label set's counts go on from where they were instead of starting over.
+   */
+  absorb(other: Series): void {
+    const carried = (this.carried ??= new Float64Array(this.stride));
+    for (let i = 0; i < this.stride; i++) carried[i]! += other.at(i);
+    this.flushedOk += other.flushedOk;
+    this.flushedFailed += other.flushedFailed;
+  }
+
+  private at(i: number): number {
+    return this.row.data[this.offset + i]! + (this.carried?.[i] ?? 0);
   }
 
   /** Moves the numbers out of the store (whose row goes to another instance) and zeroes the row. */
@@ -71,31 +91,30 @@ export class Series {
 
   /** Successes and failures since the last call, which marks them handed over. */
   take(): { ok: number; failed: number } {
-    const data = this.row.data;
-    const ok = data[this.offset + OK]! - this.flushedOk;
-    const failed = data[this.offset + FAILED]! - this.flushedFailed;
+    const ok = this.at(OK) - this.flushedOk;
+    const failed = this.at(FAILED) - this.flushedFailed;
     this.flushedOk += ok;
     this.flushedFailed += failed;
     return { ok, failed };
   }
 
   get count(): number {
-    const data = this.row.data;
-    return data[this.offset + OK]! + data[this.offset + FAILED]!;
+    return this.at(OK) + this.at(FAILED);
   }
 
   get sumMs(): number {
-    return this.row.data[this.offset + SUM_MS]!;
+    return this.at(SUM_MS);
   }
 
   /** Observations in bucket `i` (not cumulative). */
   bucket(i: number): number {
-    return this.row.data[this.offset + FIRST_BUCKET + i]!;
+    return this.at(FIRST_BUCKET + i);
   }
 
   /** `registry.resetMetrics()`: starts over. */
   clear(): void {
     this.row.data.fill(0, this.offset, this.offset + this.stride);
+    this.carried = undefined;
     this.flushedOk = this.flushedFailed = 0;
   }
 }

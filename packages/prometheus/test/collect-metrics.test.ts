@@ -391,6 +391,75 @@ describe('collectMetrics', () => {
     expect(value(samples, 'ballast_requests_total', { instance: 'c', outcome: 'success' })).toBe(1);
   });
 
+  it('keeps counting an id removed and added again, in one label set, whether or not a scrape came between', async () => {
+    const users = balancer({ service: 'users', health: { slowStart: false } });
+    const registry = new Registry();
+    collectMetrics(users, { registry });
+    const readd = () => {
+      users.remove('a');
+      users.add({ id: 'a', url: 'http://10.0.0.1:3000' });
+    };
+    const a = { instance: 'a' };
+    const success = { instance: 'a', outcome: 'success' };
+
+    // Removed and added again before a scrape: the old and the new series are one label set.
+    users.pick({ exclude: ['b'] }).release({ ok: true, latencyMs: 1 });
+    readd();
+    users.pick({ exclude: ['b'] }).release({ ok: true, latencyMs: 1 });
+    let samples = await scrape(registry);
+    expect(value(samples, 'ballast_requests_total', success)).toBe(2);
+    expect(value(samples, 'ballast_request_duration_seconds_count', a)).toBe(2);
+    expect(value(samples, 'ballast_request_duration_seconds_bucket', { ...a, le: '0.005' })).toBe(2);
+    // The old series is dropped; the counts go on, they never start over.
+    samples = await scrape(registry);
+    expect(value(samples, 'ballast_requests_total', success)).toBe(2);
+    expect(value(samples, 'ballast_request_duration_seconds_count', a)).toBe(2);
+
+    // Removed, scraped, then added again: nothing is lost either.
+    users.remove('a');
+    samples = await scrape(registry);
+    expect(value(samples, 'ballast_requests_total', success)).toBe(2);
+    users.add({ id: 'a', url: 'http://10.0.0.1:3000' });
+    users.pick({ exclude: ['b'] }).release({ ok: true, latencyMs: 1 });
+    for (let i = 0; i < 2; i++) {
+      samples = await scrape(registry);
+      expect(value(samples, 'ballast_requests_total', success)).toBe(3);
+      expect(value(samples, 'ballast_request_duration_seconds_count', a)).toBe(3);
+      expect(value(samples, 'ballast_request_duration_seconds_sum', a)).toBeCloseTo(0.003, 9);
+    }
+  });
+
+  it('reports an id draining beside its successor as one set of gauges: in-flight summed, the current health', async () => {
+    const users = balancer({ service: 'users', health: { slowStart: false } });
+    const registry = new Registry();
+    collectMetrics(users, { registry });
+    const old = users.pick({ exclude: ['b'] });
+    users.remove('a');
+    users.add({ id: 'a', url: 'http://10.0.0.1:3000' });
+    const fresh = users.pick({ exclude: ['b'] });
+    expect(users.eject('a', 'test')).toBe(true);
+    const samples = await scrape(registry);
+    expect(value(samples, 'ballast_inflight_requests', { instance: 'a' })).toBe(2);
+    expect(value(samples, 'ballast_instance_ejected', { instance: 'a' })).toBe(1);
+    expect(value(samples, 'ballast_instances', { state: 'draining' })).toBe(1);
+    old.release({ ok: true, latencyMs: 1 });
+    fresh.release({ ok: true, latencyMs: 1 });
+  });
+
+  it('gives a metadata label that Object.prototype has a name for "" on an instance without the key', async () => {
+    const users = balancer({ service: 'users' });
+    const registry = new Registry();
+    collectMetrics(users, { registry, metadataLabels: ['constructor', 'toString'] });
+    users.pick().release({ ok: true, latencyMs: 1 });
+    const samples = await scrape(registry);
+    expect(value(samples, 'ballast_inflight_requests', { instance: 'a' })).toBe(0);
+    const labels = samples.find((s) => s.name === 'ballast_inflight_requests')!.labels;
+    expect([labels.constructor, labels.toString]).toEqual(['', '']);
+    expect(
+      value(samples, 'ballast_requests_total', { instance: 'a', outcome: 'success', constructor: '' }),
+    ).toBe(1);
+  });
+
   it('supports JSON export and resetMetrics of the registry', async () => {
     const users = balancer({ service: 'users' });
     const registry = new Registry();
