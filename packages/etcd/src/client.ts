@@ -31,6 +31,8 @@ export interface ConnectionConfig {
 /** Option names every etcd entry point accepts (each adds its own). */
 export const CONNECTION_KEYS = ['hosts', 'prefix', 'timeoutMs', 'retryMs', 'client', 'logger', 'service'];
 const MAX_RETRY_MS = 10_000;
+/** Time between keep-alive pings of an open stream, ms (etcd's minimum is 5 s). */
+const KEEPALIVE_MS = 10_000;
 /** Service names become one key segment. */
 const SERVICE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -144,6 +146,14 @@ export function createClient(config: ConnectionConfig): Etcd3 {
     dialTimeout: config.timeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + config.timeoutMs }),
     ...config.client,
+    // Pings on open streams: an etcd that stops answering without closing the connection (a
+    // partition, a frozen host) ends the watch and lease streams instead of leaving them, and
+    // the client that close() tried to end, open for good. etcd refuses pings under 5 s apart.
+    grpcOptions: {
+      'grpc.keepalive_time_ms': KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': config.timeoutMs,
+      ...config.client.grpcOptions,
+    },
     hosts: config.hosts,
     faultHandling: {
       host: () => passThrough,

@@ -1,4 +1,10 @@
-import { validateInstance, type Discovery, type DiscoverySink, type InstanceConfig } from '@ballast/core';
+import {
+  BallastError,
+  validateInstance,
+  type Discovery,
+  type DiscoverySink,
+  type InstanceConfig,
+} from '@ballast/core';
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 
 import * as connection from './client';
@@ -223,6 +229,17 @@ class EtcdWatch {
       if (this.stopped) return;
       const list: InstanceConfig[] = [];
       for (const entry of this.entries.values()) if (entry !== undefined) list.push(entry);
+      // Values there but none valid is a failure, as core counts a list with no valid entry:
+      // the last good list keeps serving instead of the pool going empty.
+      if (list.length === 0 && this.entries.size > 0) {
+        this.sink.error(
+          new BallastError(
+            'BALLAST_DISCOVERY_INVALID',
+            `none of the ${this.entries.size} values under ${this.dir} is valid instance JSON`,
+          ),
+        );
+        return;
+      }
       this.sink.update(list);
     });
   }

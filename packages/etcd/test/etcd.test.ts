@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 
 import {
@@ -8,6 +9,8 @@ import {
   type Logger,
 } from '@ballast/core';
 import {
+  activeHandles,
+  expectNoHandlesBeyond,
   requireBinary,
   startEtcd,
   startProcess,
@@ -75,6 +78,41 @@ function watchingBalancer(service: string, logger?: Logger): Balancer {
   });
   closers.push(() => balancer.close());
   return balancer;
+}
+
+/**
+ * A TCP proxy to `target` whose `freeze()` stops forwarding in both directions while keeping
+ * every connection open: an etcd behind a partition, or frozen.
+ */
+async function freezableProxy(
+  target: string,
+): Promise<{ url: string; freeze(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk) => void (frozen || upstream.write(chunk)));
+    upstream.on('data', (chunk) => void (frozen || client.write(chunk)));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    freeze: () => void (frozen = true),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 const urlsOf = (balancer: Balancer) =>
@@ -259,6 +297,51 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     expect(balancer.instances().map((i) => i.id)).toEqual(['fixed']);
     await client.delete().prefix(dir);
   }, 20_000);
+
+  it('values that are all invalid are a discovery failure: the last good list keeps serving', async () => {
+    const client = new Etcd3({ hosts: etcd.url });
+    closers.push(() => client.close());
+    const dir = '/ballast/services/all-bad/';
+    closers.push(() => client.delete().prefix(dir));
+    await client.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:5101' }));
+    const balancer = watchingBalancer('all-bad');
+    await waitFor(() => balancer.instances().length === 1, { message: 'the good instance' });
+    const seen: string[] = [];
+    balancer.on('discovery-error', () => seen.push('error'));
+    balancer.on('discovery-update', () => seen.push('update'));
+
+    await client.put(`${dir}a`).value('garbage');
+    await waitFor(() => seen.length > 0, { message: 'the bad value to arrive' });
+    expect(seen).toEqual(['error']);
+    expect(balancer.instances().map((i) => i.id)).toEqual(['a']);
+    expect(balancer.snapshot().discovery).toMatchObject({ state: 'failing', instances: 1 });
+    expect(balancer.snapshot().discovery!.lastError).toMatch(/none of the 1 values/);
+
+    // A valid value again is a good list again.
+    await client.put(`${dir}b`).value(JSON.stringify({ url: 'http://127.0.0.1:5102' }));
+    await waitFor(() => balancer.get('b') !== undefined, { message: 'b' });
+    expect(balancer.instances().map((i) => i.id)).toEqual(['b']);
+    expect(balancer.snapshot().discovery!.state).toBe('ok');
+  });
+
+  it('an etcd that stops answering (connection open, nothing comes back) is an outage; close() then leaves nothing open', async () => {
+    const frozen = await freezableProxy(etcd.url);
+    closers.push(() => frozen.close());
+    const baseline = activeHandles();
+    const balancer = createBalancer({
+      service: 'frozen',
+      discovery: etcdDiscovery({ hosts: frozen.url, service: 'frozen', retryMs: 100, timeoutMs: 1_000 }),
+    });
+    closers.push(() => balancer.close());
+    await waitFor(() => balancer.snapshot().discovery!.state === 'ok', { message: 'the first list' });
+    const failed = new Promise<void>((resolve) => balancer.on('discovery-error', () => resolve()));
+    frozen.freeze();
+    // Keep-alive pings go out every 10 s and wait timeoutMs for their answer.
+    await failed;
+    expect(balancer.snapshot().discovery!.state).toBe('failing');
+    balancer.close();
+    await expectNoHandlesBeyond(baseline, 5_000);
+  }, 30_000);
 
   it('a balancer started while etcd is unreachable keeps retrying, failing, with an empty pool', async () => {
     const balancer = createBalancer({
