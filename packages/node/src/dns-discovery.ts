@@ -84,10 +84,12 @@ export function dnsDiscovery(options: DnsDiscoveryOptions): Discovery {
       const resolver = own ?? config.resolver!;
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
+      // SRV targets' last addresses: a target that fails to resolve for a poll keeps them.
+      const known = new Map<string, string[]>();
       const poll = async (): Promise<void> => {
         timer = undefined;
         try {
-          const list = await lookup(config, resolver, sink, name);
+          const list = await lookup(config, resolver, sink, name, known);
           if (!stopped) sink.update(list);
         } catch (error) {
           if (!stopped) sink.error(error);
@@ -112,6 +114,7 @@ async function lookup(
   resolver: DnsResolver,
   sink: DiscoverySink,
   source: string,
+  known: Map<string, string[]>,
 ): Promise<InstanceConfig[]> {
   if (config.type === 'A' || config.type === 'AAAA') {
     const addresses =
@@ -125,21 +128,32 @@ async function lookup(
   const targets = [...new Set(records.map((r) => r.name))];
   const addresses = new Map<string, string[]>();
   let lastError: unknown;
+  let resolved = 0;
   await Promise.all(
     targets.map(async (target) => {
       try {
         addresses.set(target, await resolveHost(resolver, target));
+        resolved += 1;
       } catch (error) {
         lastError = error;
+        // A target that resolved before keeps its last addresses through a failed lookup (a
+        // timeout, a server restarting), so its instances keep what they learned; one never
+        // resolved is skipped until it does.
+        const last = known.get(target);
+        if (last !== undefined) addresses.set(target, last);
         sink.logger.warn(
           { service: sink.service, source, target, err: error },
-          'ballast: SRV target did not resolve; skipped',
+          last === undefined
+            ? 'ballast: SRV target did not resolve; skipped'
+            : 'ballast: SRV target did not resolve; kept its last addresses',
         );
       }
     }),
   );
   // Not one target resolved: that is a failed lookup, not an empty service.
-  if (addresses.size === 0) throw lastError;
+  if (resolved === 0) throw lastError;
+  known.clear();
+  for (const [target, found] of addresses) known.set(target, found);
   const list: InstanceConfig[] = [];
   for (const r of records) {
     const found = addresses.get(r.name);

@@ -173,6 +173,49 @@ describe('dnsDiscovery with SRV records from a real DNS server', () => {
       balancer.close();
     }
   });
+  it('keeps the last addresses of a target that fails to resolve for a while, and what it learned', async () => {
+    const up = await upstreams('a', 'b');
+    await dnsmasq.setRecords({
+      hosts: hostsOf(['a', 'b']),
+      srv: ['a', 'b'].map((name) => ({
+        name: '_http._tcp.blip.test',
+        target: `${name}.svc.test`,
+        port: up[name]!.port,
+      })),
+    });
+    let failB = false;
+    let failedLookups = 0;
+    const flaky: DnsResolver = {
+      resolveSrv: resolver.resolveSrv.bind(resolver),
+      resolve6: resolver.resolve6.bind(resolver),
+      resolve4: ((name: string) => {
+        if (failB && name === 'b.svc.test') {
+          failedLookups += 1;
+          return Promise.reject(Object.assign(new Error('queryA ETIMEOUT b.svc.test'), { code: 'ETIMEOUT' }));
+        }
+        return resolver.resolve4(name);
+      }) as unknown as DnsResolver['resolve4'],
+    };
+    const balancer = createBalancer({
+      strategy: 'round-robin',
+      discovery: dnsDiscovery({ name: '_http._tcp.blip.test', resolver: flaky, intervalMs: 20 }),
+    });
+    const removed: string[] = [];
+    balancer.on('instance-removed', (e) => removed.push(e.instance.id));
+    try {
+      await until(() => balancer.instances().length === 2, 5_000, 'the first list');
+      const b = balancer.get(`b.svc.test:${up.b!.port}`)!;
+      balancer.pick({ exclude: [`a.svc.test:${up.a!.port}`] }).release({ ok: true, latencyMs: 7 });
+      failB = true;
+      await until(() => failedLookups >= 3, 5_000, 'three failed lookups of b');
+      failB = false;
+      expect(removed).toEqual([]);
+      expect(balancer.get(`b.svc.test:${up.b!.port}`)).toBe(b);
+      expect(b.requests).toBe(1);
+    } finally {
+      balancer.close();
+    }
+  });
 });
 
 describe('dnsDiscovery with A records', () => {
