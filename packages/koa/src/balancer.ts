@@ -72,13 +72,17 @@ export function balancer(
     // write res), without ctx.set's per-call arrays; undici hands over strings and arrays only.
     const response = ctx.response;
     response.status = upstream.statusCode;
-    response.body = upstream.body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
-    // After the body, so the upstream's headers win over Koa's guesses: the Content-Length of a
-    // HEAD answer is not its empty body's, and a Content-Type it did not send is not invented.
     const res = ctx.res;
     const headers = upstream.headers;
-    if (headers['content-type'] === undefined) res.removeHeader('content-type');
     for (const name in headers) res.setHeader(name, headers[name]!);
+    response.body = upstream.body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
+    // Koa's body setter guesses what the upstream already said: the upstream's Content-Length
+    // wins (a HEAD answer's is not its empty body's, a streamed body's is known), and a
+    // Content-Type the upstream did not send is not invented. Headers first, so that with a
+    // Content-Type present Koa does not guess one at all.
+    const length = headers['content-length'];
+    if (length !== undefined) res.setHeader('content-length', length);
+    if (headers['content-type'] === undefined) res.removeHeader('content-type');
   }
 
   return Object.assign(ballastProxy, {
