@@ -58,7 +58,10 @@ const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 export function interceptor(installation: Installation) {
   return function ballastBalance(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
     if (requestOf(config) !== undefined) return config;
-    const absoluteUrl = typeof config.url === 'string' && ABSOLUTE_URL.test(config.url);
+    // A URL object (JavaScript callers; axios's types say string) is absolute, as axios finds by
+    // testing its string form.
+    const url: unknown = config.url;
+    const absoluteUrl = (typeof url === 'string' || url instanceof URL) && ABSOLUTE_URL.test(String(url));
     if (absoluteUrl && config.allowAbsoluteUrls !== false) return config;
     if (typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL)) return config;
     config.adapter = new BalancedRequest(

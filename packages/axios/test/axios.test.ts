@@ -54,12 +54,14 @@ describe('withBalancer', () => {
     const client = withBalancer(axios.create(), balancer);
 
     expect(echo(await client.get(`${other.url}/direct`)).name).toBe('b');
+    // A URL object, as JavaScript callers pass one: absolute too, not balanced (it once crashed).
+    expect(echo(await client.get(new URL(`${other.url}/object`) as unknown as string)).name).toBe('b');
     const withBase = withBalancer(axios.create({ baseURL: other.url }), fx.balancerOver([balanced.url]));
     expect(echo(await withBase.get('/based')).name).toBe('b');
     expect(echo(await client.get('/balanced')).name).toBe('a');
 
     expect(releases).toHaveLength(1);
-    expect(other.count()).toBe(2);
+    expect(other.count()).toBe(3);
   });
 
   test('creates and owns a balancer from options; detachBalancer closes it and removes the interceptor', async () => {
