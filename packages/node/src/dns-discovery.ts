@@ -84,12 +84,14 @@ export function dnsDiscovery(options: DnsDiscoveryOptions): Discovery {
       const resolver = own ?? config.resolver!;
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
-      // SRV targets' last addresses: a target that fails to resolve for a poll keeps them.
+      // SRV targets' last addresses (a target that fails to resolve for a poll keeps them), and
+      // the id each address of a target and port had, so that the ones that stay keep theirs.
       const known = new Map<string, string[]>();
+      const ids = new Map<string, Map<string, string>>();
       const poll = async (): Promise<void> => {
         timer = undefined;
         try {
-          const list = await lookup(config, resolver, sink, name, known);
+          const list = await lookup(config, resolver, sink, name, known, ids);
           if (!stopped) sink.update(list);
         } catch (error) {
           if (!stopped) sink.error(error);
@@ -115,6 +117,7 @@ async function lookup(
   sink: DiscoverySink,
   source: string,
   known: Map<string, string[]>,
+  ids: Map<string, Map<string, string>>,
 ): Promise<InstanceConfig[]> {
   if (config.type === 'A' || config.type === 'AAAA') {
     const addresses =
@@ -155,18 +158,50 @@ async function lookup(
   known.clear();
   for (const [target, found] of addresses) known.set(target, found);
   const list: InstanceConfig[] = [];
+  const assigned = new Map<string, Map<string, string>>();
   for (const r of records) {
     const found = addresses.get(r.name);
     if (found === undefined) continue;
+    const key = `${r.name}:${r.port}`;
+    const byAddress = assignIds(key, found, ids.get(key));
+    assigned.set(key, byAddress);
     for (const address of found) {
       const one = instance(config, address, r.port, r.weight, r.priority);
-      // One id per SRV target and port, stable while its address changes; several addresses
-      // behind one target each get their own.
-      const id = found.length === 1 ? `${r.name}:${r.port}` : `${r.name}:${r.port}/${address}`;
-      list.push({ ...one, id, metadata: { target: r.name } });
+      list.push({ ...one, id: byAddress.get(address)!, metadata: { target: r.name } });
     }
   }
+  ids.clear();
+  for (const [key, byAddress] of assigned) ids.set(key, byAddress);
   return list;
+}
+
+/**
+ * The ids of the addresses behind one SRV target and port (`key`). A lone address is `key`, so
+ * the instance stays while its address changes; several are `key/address` each. An address that
+ * was there at the last poll keeps the id it had, so a second address joining, or one of two
+ * leaving, does not replace the instance that stays.
+ */
+function assignIds(
+  key: string,
+  found: readonly string[],
+  previous: ReadonlyMap<string, string> | undefined,
+): Map<string, string> {
+  const byAddress = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const address of found) {
+    const id = previous?.get(address);
+    if (id !== undefined && !taken.has(id)) {
+      byAddress.set(address, id);
+      taken.add(id);
+    }
+  }
+  for (const address of found) {
+    if (byAddress.has(address)) continue;
+    const id = found.length === 1 && !taken.has(key) ? key : `${key}/${address}`;
+    byAddress.set(address, id);
+    taken.add(id);
+  }
+  return byAddress;
 }
 
 async function resolveHost(resolver: DnsResolver, host: string): Promise<string[]> {

@@ -173,6 +173,39 @@ describe('dnsDiscovery with SRV records from a real DNS server', () => {
       balancer.close();
     }
   });
+  it('keeps an instance when a second address joins its target, and when the other leaves again', async () => {
+    // The id of a target's only address is `target:port`, of several `target:port/address`: the
+    // instance behind the first address used to be replaced when a second one appeared.
+    const up = await upstreams('a');
+    const port = up.a!.port;
+    const records = (addresses: string[]) =>
+      dnsmasq.setRecords({
+        hosts: { 'a.svc.test': addresses },
+        srv: [{ name: '_http._tcp.grow.test', target: 'a.svc.test', port }],
+      });
+    await records(['127.0.0.1']);
+    const balancer = createBalancer({
+      discovery: dnsDiscovery({ name: '_http._tcp.grow.test', resolver, intervalMs: 20 }),
+    });
+    const removed: string[] = [];
+    balancer.on('instance-removed', (e) => removed.push(e.instance.id));
+    try {
+      await until(() => balancer.instances().length === 1, 5_000, 'the first list');
+      const first = balancer.instances()[0]!;
+      expect(first.id).toBe(`a.svc.test:${port}`);
+      await records(['127.0.0.1', '127.0.0.2']);
+      await until(() => balancer.instances().length === 2, 5_000, 'the second address');
+      expect(balancer.get(`a.svc.test:${port}`)).toBe(first);
+      expect(balancer.get(`a.svc.test:${port}/127.0.0.2`)).toBeDefined();
+      await records(['127.0.0.1']);
+      await until(() => balancer.instances().length === 1, 5_000, 'the second address to leave');
+      expect(balancer.instances()[0]).toBe(first);
+      expect(removed).toEqual([`a.svc.test:${port}/127.0.0.2`]);
+    } finally {
+      balancer.close();
+    }
+  });
+
   it('keeps the last addresses of a target that fails to resolve for a while, and what it learned', async () => {
     const up = await upstreams('a', 'b');
     await dnsmasq.setRecords({
