@@ -19,12 +19,13 @@ export function parsedBody(req: Request): Buffer {
   else if (Buffer.isBuffer(body)) bytes = body;
   else if (typeof body === 'string') {
     bytes = Buffer.from(body);
-    // express.text() decoded the bytes from their charset; they go upstream as UTF-8.
-    const type = req.headers['content-type'];
-    if (type !== undefined && !/;\s*charset\s*=\s*"?utf-?8"?\s*(;|$)/i.test(type))
-      req.headers['content-type'] = type.replace(/;\s*charset\s*=\s*("[^"]*"|[^;]*)/i, '; charset=utf-8');
-  } else if (body !== undefined && req.is(['json', '+json'])) bytes = Buffer.from(JSON.stringify(body));
-  else if (isFlatForm(body) && req.is('urlencoded')) {
+    // Text has no UTF-8 default (express.text() may have used its defaultCharset): say it.
+    labelUtf8(req, true);
+  } else if (body !== undefined && req.is(['json', '+json'])) {
+    bytes = Buffer.from(JSON.stringify(body));
+    // JSON without a charset is UTF-8 already (RFC 8259); one with another (UTF-16) is not.
+    labelUtf8(req, false);
+  } else if (isFlatForm(body) && req.is('urlencoded')) {
     const form = new URLSearchParams();
     for (const [key, value] of Object.entries(body)) {
       for (const item of typeof value === 'string' ? [value] : value) form.append(key, item);
@@ -42,6 +43,25 @@ export function parsedBody(req: Request): Buffer {
   // The proxy sends the length of the bytes given; the parser has already decoded them.
   delete req.headers['content-encoding'];
   return bytes;
+}
+
+const CHARSET = /;\s*charset\s*=\s*("[^"]*"|[^;]*)/i;
+const UTF8 = /^"?utf-?8"?$/i;
+
+/**
+ * Labels a re-sent body UTF-8: the parser decoded the client's bytes from their charset, and
+ * `Buffer.from` encodes the string as UTF-8. A charset parameter that says otherwise is replaced;
+ * with `always`, one is added where there is none.
+ */
+function labelUtf8(req: Request, always: boolean): void {
+  const type = req.headers['content-type'];
+  if (type === undefined) return;
+  const charset = CHARSET.exec(type)?.[1]?.trim();
+  if (charset === undefined) {
+    if (always) req.headers['content-type'] = `${type}; charset=utf-8`;
+  } else if (!UTF8.test(charset)) {
+    req.headers['content-type'] = type.replace(CHARSET, '; charset=utf-8');
+  }
 }
 
 /** A urlencoded body as `extended: false` parses it: string values or lists of strings. */

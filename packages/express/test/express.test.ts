@@ -138,6 +138,31 @@ describe('@ballast/express in an Express app', () => {
       expect(echo.bodyText).toBe('café crème');
     });
 
+    test('express.text() with a latin1 default charset and none in the request: labelled UTF-8 too', async () => {
+      const gw = await parsedGateway(express.text({ defaultCharset: 'latin1' }));
+      const res = await request(`${gw.url}/text`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: Buffer.from('café crème', 'latin1'),
+      });
+      const echo = res.json<EchoBody>();
+      expect(echo.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(echo.bodyText).toBe('café crème');
+    });
+
+    test('express.json() of a UTF-16 body: re-sent as UTF-8 and labelled so', async () => {
+      const gw = await parsedGateway(express.json());
+      const text = JSON.stringify({ name: 'café' });
+      const res = await request(`${gw.url}/json`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-16le' },
+        body: Buffer.from(text, 'utf16le'),
+      });
+      const echo = res.json<EchoBody>();
+      expect(echo.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(echo.bodyText).toBe(text);
+    });
+
     test('a body read but not kept in req.body is a clear error, not a hang', async () => {
       const drain: express.RequestHandler = (req, _res, next) => {
         req.resume();
