@@ -92,7 +92,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private readonly state: PickState;
   /** Clock time of the latest pick. */
   private lastPickAt = -Infinity;
-  private closed = false;
+  /** Set by close(); a plain field, read on every pick. */
+  closed = false;
   private hasPickListeners = false;
   /** The release listeners, kept in a field: read on every release. */
   private releaseListeners: readonly Listener<'release'>[] | undefined;

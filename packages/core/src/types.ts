@@ -442,4 +442,6 @@ export interface Balancer {
   off<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   /** Stops the balancer: further picks throw `BALLAST_CLOSED`. Idempotent. */
   close(): void;
+  /** Whether `close()` was called. */
+  readonly closed: boolean;
 }

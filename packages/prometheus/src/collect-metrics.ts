@@ -17,7 +17,8 @@ import type { MetricsCollector, MetricsOptions } from './types';
  * the registry is scraped; gauges are read from each balancer's snapshot at scrape time.
  *
  * Throws `InvalidConfigError` naming the field for a bad option, for two different balancers with
- * one service name in one registry, or for a metric name already taken in the registry by
+ * one service name in one registry (a closed balancer gives its name up to the next: its series
+ * go), or for a metric name already taken in the registry by
  * something else. Returns a function that detaches what this call attached (idempotent), with
  * the `registry` on it.
  *

@@ -133,6 +133,12 @@ export class Hub {
   /** Starts reporting `balancer`, or counts one more user of it. */
   attach(balancer: Balancer, field: string): Attachment {
     let attachment = this.attachments.get(balancer.service);
+    // A closed balancer gives its service name up to its successor (a reload): its series go.
+    if (attachment !== undefined && attachment.balancer !== balancer && attachment.balancer.closed) {
+      attachment.refs = 1;
+      this.detach(attachment);
+      attachment = undefined;
+    }
     if (attachment !== undefined && attachment.balancer !== balancer)
       throw new InvalidConfigError(
         `${field}.service`,

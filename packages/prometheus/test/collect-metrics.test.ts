@@ -524,6 +524,31 @@ describe('collectMetrics', () => {
       expect((error as InvalidConfigError).message).toContain(field);
     });
 
+    it('lets a new balancer take the service name of a closed one (a restart) without a detach', async () => {
+      // The closed balancer's attachment held the name until its collector was detached: a
+      // service that rebuilt its balancer (a reload, a test) got "another balancer" thrown at it.
+      const registry = new Registry();
+      const old = balancer({ service: 'users' });
+      collectMetrics(old, { registry });
+      old.pick().release({ ok: true, latencyMs: 5 });
+      old.close();
+      const next = balancer({ service: 'users', instances: [{ id: 'c', url: 'http://10.0.0.3:3000' }] });
+      const detach = collectMetrics(next, { registry });
+      next.pick().release({ ok: true, latencyMs: 5 });
+      const samples = parse(await registry.metrics());
+      expect(value(samples, 'ballast_instance_health', { service: 'users', instance: 'c' })).toBe(1);
+      expect(value(samples, 'ballast_instance_health', { service: 'users', instance: 'a' })).toBeUndefined();
+      expect(
+        value(samples, 'ballast_requests_total', { service: 'users', instance: 'c', outcome: 'success' }),
+      ).toBe(1);
+      detach();
+      // A balancer still open keeps the name to itself.
+      expect(() => collectMetrics(balancer({ service: 'users' }), { registry })).not.toThrow();
+      expect(() => collectMetrics(balancer({ service: 'users' }), { registry })).toThrow(
+        expect.objectContaining({ field: 'balancer.service' }),
+      );
+    });
+
     it('rejects two balancers with one service name, and metric names taken by something else', () => {
       const registry = new Registry();
       collectMetrics(balancer({ service: 'users' }), { registry });
