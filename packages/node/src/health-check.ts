@@ -3,7 +3,7 @@ import type { Balancer, BalancerEvents, Instance, Logger } from '@ballast/core';
 import type { Dispatcher } from 'undici';
 import { acquireDiagnostics, type DiagnosticsPublisher } from './diagnostics';
 import { upstreamPath } from './headers';
-import type { HealthCheckConfig } from './options';
+import { MAX_MS, type HealthCheckConfig } from './options';
 import type { Pools } from './pools';
 
 /** Per-instance probe state. */
@@ -88,7 +88,8 @@ export class HealthChecker {
   }
 
   private schedule(probe: Probe, delayMs: number): void {
-    probe.timer = setTimeout(this.run, delayMs, probe);
+    // Jitter may lift an interval near the longest timer past it, which Node runs at once.
+    probe.timer = setTimeout(this.run, Math.min(delayMs, MAX_MS), probe);
     probe.timer.unref();
   }
 

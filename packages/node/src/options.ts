@@ -66,7 +66,7 @@ const HEALTH_KEYS = [
 ];
 const DEFAULT_RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
 /** Longest timer Node accepts (about 24.8 days); beyond it setTimeout fires at once. */
-const MAX_MS = 2_147_483_647;
+export const MAX_MS = 2_147_483_647;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

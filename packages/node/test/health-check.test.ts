@@ -186,6 +186,34 @@ describe('probe scheduling and thresholds (fake timers, a stub pool)', () => {
       balancer.close();
     }));
 
+  it('never runs a jittered interval near the longest timer at once (Node fires overlong timers after 1 ms)', () =>
+    withFakeTimers(async () => {
+      const balancer = createBalancer({ instances: [{ id: 'x', url: 'http://127.0.0.1:1' }] });
+      let probes = 0;
+      const pool = {
+        dispatch: (_opts: unknown, handler: Record<string, (...args: unknown[]) => void>) => {
+          probes += 1;
+          const controller = { abort() {}, pause() {}, resume() {} };
+          handler.onRequestStart!(controller, {});
+          handler.onResponseStart!(controller, 200, {});
+          handler.onResponseEnd!(controller, {});
+          return true;
+        },
+      };
+      const pools = { get: () => ({ pool, base: '' }) } as unknown as Pools;
+      const silent = { debug() {}, info() {}, warn() {}, error() {} };
+      // The first probe at once, then the longest jitter: 1.1 × intervalMs.
+      const randoms = [0, 1];
+      const longest = { ...config, intervalMs: 2_147_483_647 };
+      const checker = new HealthChecker(balancer, pools, longest, silent, () => randoms.shift() ?? 1);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(probes).toBe(1);
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(probes).toBe(1);
+      checker.close();
+      balancer.close();
+    }));
+
   it('probes instances added later and forgets removed ones', () =>
     withFakeTimers(async () => {
       const { balancer, checker, times } = setup();
