@@ -16,6 +16,16 @@ import { prepareRequest } from './prepare';
 import { BufferedBody, dispatchBody, RequestBody } from './request-body';
 import type { UpstreamRequest, UpstreamResponse } from './types';
 
+/**
+ * undici's refusals of the request itself (an invalid header, method or path, as a hook or a
+ * rewrite may leave it; a body that does not match its length): not the instance's fault.
+ */
+const REQUEST_FAULTS = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+]);
+
 /** Errors no other instance would answer differently: bad input, our own hooks, a closing pool. */
 const FINAL_CODES = new Set([
   'UND_ERR_INVALID_ARG',
@@ -352,8 +362,13 @@ export abstract class Exchange implements AttemptOwner {
   /** Releases the attempt's lease with its outcome. A client abort is not held against the instance. */
   private release(attempt: Attempt, error: Error | undefined): void {
     const status = attempt.statusCode;
-    // Neither a client that went away nor a throwing hook says anything about the instance.
-    const neutral = error === undefined || error === this.aborted || error instanceof HookError;
+    // Neither a client that went away, nor a throwing hook, nor a request undici refused says
+    // anything about the instance.
+    const neutral =
+      error === undefined ||
+      error === this.aborted ||
+      error instanceof HookError ||
+      REQUEST_FAULTS.has(codeOf(error) ?? '');
     const ok = neutral && status < 500;
     attempt.lease.release(
       status === 0

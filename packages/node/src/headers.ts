@@ -68,6 +68,11 @@ export function buildRequestHeaders(
     if (extra !== undefined && extra.includes(name)) continue;
     headers[name] = value;
   }
+  // An absolute-form target names the host (RFC 9112 §3.2.2): its authority replaces `Host`.
+  const url = req.url;
+  const host =
+    url !== undefined && url.charCodeAt(0) !== 47 ? (absoluteAuthority(url) ?? source.host) : source.host;
+  if (host !== source.host && host !== undefined) headers.host = host;
   if (changeOrigin) delete headers.host;
   if (body === 'sized') headers['content-length'] = String(bodyLength);
   else if (body === 'stream') delete headers['content-length'];
@@ -77,14 +82,14 @@ export function buildRequestHeaders(
     const address = req.socket?.remoteAddress;
     const prior = headers['x-forwarded-for'];
     if (address !== undefined) {
-      headers['x-forwarded-for'] =
-        prior === undefined ? address : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${address}`;
+      const list = prior === undefined ? '' : Array.isArray(prior) ? prior.join(', ') : prior;
+      // An empty header sent by the client is no list to append to.
+      headers['x-forwarded-for'] = list.trim() === '' ? address : `${list}, ${address}`;
     }
     if (headers['x-forwarded-proto'] === undefined)
       headers['x-forwarded-proto'] =
         (req.socket as TLSSocket | undefined)?.encrypted === true ? 'https' : 'http';
-    if (headers['x-forwarded-host'] === undefined && source.host !== undefined)
-      headers['x-forwarded-host'] = source.host;
+    if (headers['x-forwarded-host'] === undefined && host !== undefined) headers['x-forwarded-host'] = host;
   }
   return headers;
 }
@@ -114,21 +119,49 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/** `scheme://` at the start of an absolute-form request target (RFC 3986 §3.1). */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** Where the authority of an absolute-form target ends: at its path or its query. */
+function authorityEnd(url: string, start: number): number {
+  let end = start;
+  while (end < url.length && url.charCodeAt(end) !== 47 /* / */ && url.charCodeAt(end) !== 63 /* ? */)
+    end += 1;
+  return end;
+}
+
+/**
+ * The host (and port) of an absolute-form request target (`http://host:8080/p` gives
+ * `host:8080`, without user info); undefined for any other form.
+ */
+export function absoluteAuthority(url: string): string | undefined {
+  const match = SCHEME.exec(url);
+  if (match === null) return undefined;
+  const start = match[0].length;
+  const authority = url.slice(start, authorityEnd(url, start));
+  const host = authority.slice(authority.lastIndexOf('@') + 1);
+  return host === '' ? undefined : host;
+}
+
+/**
+ * A request target as a path that starts with `/`: the origin dropped from an absolute-form one
+ * (its query kept: `http://host?q=1` gives `/?q=1`), a `/` put before anything else (`*`, or
+ * what a rewrite left: `?q=http://x/y` gives `/?q=http://x/y`).
+ */
+export function originForm(url: string): string {
+  const match = SCHEME.exec(url);
+  if (match === null) return `/${url}`;
+  const end = authorityEnd(url, match[0].length);
+  return url.charCodeAt(end) === 47 ? url.slice(end) : `/${url.slice(end)}`;
+}
+
 /**
  * The path and query to send upstream: `req.url` (its origin dropped if absolute-form), rewritten,
  * under the instance's base path.
  */
 export function upstreamPath(url: string | undefined, base: string): string {
   let path = url ?? '/';
-  if (path.charCodeAt(0) !== 47 /* / */) {
-    const scheme = path.indexOf('://');
-    if (scheme > 0) {
-      const slash = path.indexOf('/', scheme + 3);
-      path = slash < 0 ? '/' : path.slice(slash);
-    } else {
-      path = `/${path}`;
-    }
-  }
+  if (path.charCodeAt(0) !== 47 /* / */) path = originForm(path);
   return base === '' ? path : base + path;
 }
 

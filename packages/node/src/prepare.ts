@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { HookError } from './errors';
-import { buildRequestHeaders, hasBody, type BodyKind } from './headers';
+import { buildRequestHeaders, hasBody, originForm, type BodyKind } from './headers';
 import type { ProxyConfig } from './options';
 import { BufferedBody, RequestBody, smallBodyLength } from './request-body';
 import type { UpstreamRequest } from './types';
@@ -34,6 +34,8 @@ export function prepareRequest(
     if (typeof value === 'string') key = value;
   }
   let path = req.url ?? '/';
+  // Rewrites and hooks see the path an absolute-form target (`GET http://host/api`) names.
+  if (path.charCodeAt(0) !== 47 /* / */) path = originForm(path);
   if (config.pathRewrite !== undefined) {
     const rewrite = config.pathRewrite;
     const original = path;

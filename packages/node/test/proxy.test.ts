@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { createBalancer, type BalancerEvents } from '@ballast/core';
-import { ProxyError } from '../src';
+import { ProxyError, type UpstreamRequest } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
 
 afterEach(cleanup);
@@ -256,6 +256,69 @@ describe('headers', () => {
     expect(after.proxy.balancer.instances()[0]!.failures).toBe(0);
   });
 
+  it('appends to an empty X-Forwarded-For as to none', async () => {
+    const upstream = await listen((req, res) => res.end(req.headers['x-forwarded-for']));
+    const { url } = await gateway({ instances: [upstream.url] });
+    expect((await send(url, { headers: { 'x-forwarded-for': '' } })).text).toBe('127.0.0.1');
+  });
+
+  it('rewrites an absolute-form target, keeping its query and taking Host from it', async () => {
+    const upstream = await listen((req, res) =>
+      res.end(JSON.stringify([req.url, req.headers.host, req.headers['x-forwarded-host']])),
+    );
+    const { url } = await gateway({ instances: [`${upstream.url}/base/`] }, { pathRewrite: { '^/api': '' } });
+    const port = Number(new URL(url).port);
+    const seen = async (target: string) => {
+      const answer = await rawRequest(
+        port,
+        `GET ${target} HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n`,
+      );
+      return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as string[];
+    };
+    expect(await seen('http://public.example:8080/api/users?id=1')).toEqual([
+      '/base/users?id=1',
+      'public.example:8080',
+      'public.example:8080',
+    ]);
+    expect(await seen('http://public.example?q=1')).toEqual([
+      '/base/?q=1',
+      'public.example',
+      'public.example',
+    ]);
+    expect(await seen('/api?next=http://a.example/b')).toEqual([
+      '/base/?next=http://a.example/b',
+      'other.example',
+      'other.example',
+    ]);
+  });
+
+  it('answers 502 without blaming the instance when a hook leaves a request undici refuses', async () => {
+    const upstream = await named('a');
+    const breakers: ((upstreamReq: UpstreamRequest) => void)[] = [
+      (u) => (u.headers['x-bad'] = 'a\nb'),
+      (u) => (u.headers['transfer-encoding'] = 'chunked'),
+      (u) => (u.headers['content-length'] = 'ten'),
+      (u) => (u.headers['x-object'] = {} as string),
+      (u) => (u.method = 'GE T'),
+      (u) => (u.path = '/a b'),
+    ];
+    for (const onProxyRequest of breakers) {
+      const { url, proxy } = await gateway({ instances: [upstream.url] }, { onProxyRequest });
+      const replies = await Promise.all(Array.from({ length: 5 }, () => send(url)));
+      expect(replies.map((r) => r.status)).toEqual(Array(5).fill(502));
+      const [instance] = proxy.balancer.instances();
+      expect(instance!.failures).toBe(0);
+      expect(proxy.balancer.get(instance!.id)!.state).toBe('healthy');
+    }
+    const rewrite = await gateway(
+      { instances: [upstream.url] },
+      { pathRewrite: (path) => decodeURIComponent(path) },
+    );
+    expect((await send(rewrite.url, { path: '/a%20b' })).status).toBe(502);
+    expect(rewrite.proxy.balancer.instances()[0]!.failures).toBe(0);
+    expect(upstream.received).toEqual([]);
+  });
+
   it('relays a reason phrase in UTF-8 byte for byte (it once left the client without an answer)', async () => {
     // A raw upstream: Node's own server refuses to send such a reason phrase.
     const sockets = new Set<net.Socket>();
@@ -428,3 +491,14 @@ describe('server-reported load', () => {
     balancer.close();
   });
 });
+
+/** One request written as raw bytes (a target node:http would not send); the answer, up to the close it asks for. */
+function rawRequest(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}

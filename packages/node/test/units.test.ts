@@ -42,6 +42,8 @@ describe('upstreamPath', () => {
     ['http://host:1', '/b', '/b/'],
     ['a', '', '/a'],
     [undefined, '', '/'],
+    ['http://host:1?q=1', '/b', '/b/?q=1'],
+    ['?next=http://host/x', '', '/?next=http://host/x'],
   ])('%j under %j is %j', (url, base, path) => {
     expect(upstreamPath(url, base)).toBe(path);
   });
