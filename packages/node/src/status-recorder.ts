@@ -155,8 +155,9 @@ export class ServiceRecorder {
   status(exposeMetadata: boolean, nowMs: number, points: number): ServiceStatus {
     const snapshot = this.balancer.snapshot();
     const instances = snapshot.instances.map((instance): InstanceStatus => {
-      const live = this.balancer.get(instance.id);
-      // No window yet (no release so far, or draining): figures of an empty second.
+      // No window yet (no release so far, or draining): figures of an empty second. A draining
+      // instance's id may already belong to its successor, whose window is not its own.
+      const live = instance.state === 'draining' ? undefined : this.balancer.get(instance.id);
       const window = live && this.windows.get(live);
       const recent = window ? window.recent(nowMs) : NO_FIGURES;
       const { metadata, ...rest } = instance;

@@ -312,3 +312,23 @@ test('the handler is mountable under a prefix by stripping it from req.url, as C
     balancer.close();
   }
 });
+
+test('re-added under its id while the old one still drains, each row keeps its own figures', () => {
+  const balancer = createBalancer({ service: 'users', instances: [{ id: 'a', url: 'http://127.0.0.1:1' }] });
+  const handler = createStatusHandler(balancer);
+  const held = balancer.pick();
+  balancer.remove('a');
+  balancer.add({ id: 'a', url: 'http://127.0.0.1:2' });
+  for (let i = 0; i < 6; i++) balancer.pick().release({ ok: false, latencyMs: 3 });
+  const rows = handler.snapshot().services[0]!.instances;
+  const fresh = rows.find((i) => i.state !== 'draining')!;
+  const old = rows.find((i) => i.state === 'draining')!;
+  expect(fresh.recent.requests).toBe(6);
+  expect(old).toMatchObject({ state: 'draining', inflight: 1, reasons: ['draining'] });
+  // The draining instance served none of the new one's failures.
+  expect(old.recent).toMatchObject({ requests: 0, errorRate: 0 });
+  expect(old.series.requests).toEqual([0]);
+  held.release({ ok: true, latencyMs: 3 });
+  handler.close();
+  balancer.close();
+});
