@@ -229,11 +229,17 @@ const SCRIPT = `
   // Polls start every 800 ms (or as soon as the last one ends, if it took longer), so that what
   // the page shows is less than a second old.
   var PERIOD_MS = 800;
+  // A poll that hangs (a stalled server, a dropped link) would otherwise leave the page saying
+  // "live" over figures that no longer move: it is abandoned and counted as a failure.
+  var TIMEOUT_MS = 4000;
   function tick() {
     var started = Date.now();
     // A page that missed a few polls (a throttled background tab) asks for the whole history again.
     var recent = started - lastOkAt < (RECENT_POINTS - 2) * 1000;
-    fetch(recent ? url + '?points=' + RECENT_POINTS : url, { headers: headers, cache: 'no-store' })
+    var abort = new AbortController();
+    var timedOut = false;
+    var timer = setTimeout(function () { timedOut = true; abort.abort(); }, TIMEOUT_MS);
+    fetch(recent ? url + '?points=' + RECENT_POINTS : url, { headers: headers, cache: 'no-store', signal: abort.signal })
       .then(function (res) {
         if (!res.ok) throw new Error('HTTP ' + res.status);
         return res.json();
@@ -241,9 +247,12 @@ const SCRIPT = `
       .then(render)
       .catch(function (err) {
         conn.className = 'down';
-        conn.textContent = 'disconnected (' + err.message + '), retrying';
+        conn.textContent = 'disconnected (' + (timedOut ? 'no answer in ' + TIMEOUT_MS / 1000 + ' s' : err.message) + '), retrying';
       })
-      .then(function () { setTimeout(tick, Math.max(0, PERIOD_MS - (Date.now() - started))); });
+      .then(function () {
+        clearTimeout(timer);
+        setTimeout(tick, Math.max(0, PERIOD_MS - (Date.now() - started)));
+      });
   }
   tick();
 })();

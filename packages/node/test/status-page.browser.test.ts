@@ -248,3 +248,35 @@ test('a balancer fed by discovery shows its source, and a failing source as a wa
     balancer.close();
   }
 });
+
+test('a poll that never gets an answer shows the page as disconnected, and it recovers', async () => {
+  const balancer = createBalancer({ service: 'users', instances: [{ id: 'a', url: 'http://127.0.0.1:1' }] });
+  const handler = createStatusHandler(balancer);
+  const stall = { on: false };
+  // A gateway that stops answering (a stalled process, a dropped link): the requests just hang.
+  const status = await listen((req, res) => {
+    if (stall.on && req.url!.startsWith('/snapshot.json')) return;
+    handler(req, res);
+  });
+  try {
+    const { page, errors } = await openPage(`${status.url}/`);
+    await page.locator('tr[data-instance="a"]').waitFor();
+    await page.waitForFunction(() => document.getElementById('conn')!.textContent!.startsWith('live'));
+    stall.on = true;
+    await page.waitForFunction(() => document.getElementById('conn')!.className === 'down', undefined, {
+      timeout: 10_000,
+    });
+    await expect(page.locator('#conn').textContent()).resolves.toMatch(
+      /^disconnected \(no answer in \d+ s\)/,
+    );
+    stall.on = false;
+    await page.waitForFunction(() => document.getElementById('conn')!.className === '', undefined, {
+      timeout: 10_000,
+    });
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    handler.close();
+    balancer.close();
+  }
+});
