@@ -36,9 +36,11 @@ export function mountStatusPage(
     path: prefix,
     handler,
     middleware(req, res) {
-      // Nest hands middleware the full URL; the page answers relative to its mount.
+      // Nest hands middleware the full URL, global prefix included (`/api/ballast/...`); the page
+      // answers relative to its mount, so everything up to the first `<path>` segment goes.
       const full = req.originalUrl ?? req.url ?? '/';
-      const relative = full.startsWith(prefix) ? full.slice(prefix.length) : full;
+      const at = mountIndex(full, prefix);
+      const relative = at < 0 ? full : full.slice(at + prefix.length);
       const reply = handler.answer({
         method: req.method,
         url: relative === '' || relative.startsWith('?') ? `/${relative}` : relative,
@@ -47,4 +49,15 @@ export function mountStatusPage(
       res.writeHead(reply.status, reply.headers).end(reply.body);
     },
   };
+}
+
+/** Where `prefix` (empty, or starting with `/`) ends a path segment in `url` (before its query), or -1. */
+function mountIndex(url: string, prefix: string): number {
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  for (let at = path.indexOf(prefix); at >= 0; at = path.indexOf(prefix, at + 1)) {
+    const end = path[at + prefix.length];
+    if (end === undefined || end === '/') return at;
+  }
+  return -1;
 }

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import type { StatusSnapshot } from '@ballast/node';
 import { request } from '@ballast/testing';
 import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 
 import { BallastModule, BallastService } from '../src';
 import { createNestHarness, instancesOf } from './nest-app';
@@ -93,5 +94,29 @@ describe('the statusPage module option', () => {
       code: 'BALLAST_INVALID_CONFIG',
       field: 'statusPage.path',
     });
+  });
+  test('under a global prefix, the page and snapshot.json answer at <prefix>/<path>', async () => {
+    const ups = await h.upstreams(['a']);
+    @Module({
+      imports: [
+        BallastModule.forRoot({ services: { users: { instances: instancesOf(ups) } }, statusPage: true }),
+      ],
+      controllers: [HelloController],
+    })
+    class Prefixed {}
+    const app = await NestFactory.create(Prefixed, { logger: false, abortOnError: false });
+    app.setGlobalPrefix('api');
+    try {
+      await app.listen(0, '127.0.0.1');
+      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      expect((await request(`${url}/api/hello`)).json()).toEqual({ hello: 'world' });
+      const res = await request(`${url}/api/ballast/snapshot.json`);
+      expect(res.status).toBe(200);
+      expect(res.json<StatusSnapshot>().services[0]!.instances[0]!.id).toBe('a');
+      expect((await request(`${url}/api/ballast/`)).headers['content-type']).toMatch(/^text\/html/);
+      expect((await request(`${url}/api/ballast`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });
