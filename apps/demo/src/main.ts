@@ -41,14 +41,23 @@ const GATEWAYS: Record<Adapter, () => { startGateway: StartGateway }> = {
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-const { values } = parseArgs({
-  options: {
-    adapter: { type: 'string' },
-    strategy: { type: 'string' },
-    port: { type: 'string' },
-    rate: { type: 'string' },
-  },
-});
+/** The flags; a missing value or an unknown flag ends the demo with one line, not a stack trace. */
+function flags() {
+  try {
+    return parseArgs({
+      options: {
+        adapter: { type: 'string' },
+        strategy: { type: 'string' },
+        port: { type: 'string' },
+        rate: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`demo: ${(err as Error).message}`);
+    return process.exit(1);
+  }
+}
+const values = flags();
 const adapter = (values.adapter ?? process.env.BALLAST_ADAPTER ?? 'express') as Adapter;
 const strategy = (values.strategy ?? process.env.BALLAST_STRATEGY) as StrategyName | undefined;
 const wantedPort = Number(values.port ?? process.env.PORT ?? 3000);

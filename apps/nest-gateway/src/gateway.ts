@@ -99,7 +99,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       statusPage: { token: options.statusToken },
       ...(logger === undefined ? {} : { logger }),
     }),
-    { logger: false, rawBody: true },
+    // Without abortOnError: false, Nest ends the process on a startup error (a bad strategy),
+    // and with its logger off, without a word; the caller reports it instead.
+    { logger: false, rawBody: true, abortOnError: false },
   );
   await app.init();
   const ballast = app.get(BallastService);

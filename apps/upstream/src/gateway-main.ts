@@ -82,6 +82,14 @@ export async function serveGateway(
   cleanup: () => Promise<unknown>,
 ): Promise<RunningGateway> {
   const { host = '127.0.0.1', port = 0 } = options;
+  // server.close() waits for every connection, and a keep-alive client that sends back to back
+  // (a load generator) never leaves its connection idle: once closing, each answer ends its
+  // connection, and each that was already under way frees its own when it is done.
+  let closing = false;
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (closing) res.setHeader('connection', 'close');
+    else res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -91,6 +99,7 @@ export async function serveGateway(
     url: `http://${host}:${actual}`,
     balancers,
     async close() {
+      closing = true;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -12,17 +12,26 @@ import { parseArgs } from 'node:util';
 
 import { startUpstream, type UpstreamOptions } from './upstream';
 
-const { values } = parseArgs({
-  options: {
-    name: { type: 'string' },
-    port: { type: 'string' },
-    latency: { type: 'string' },
-    jitter: { type: 'string' },
-    'error-rate': { type: 'string' },
-    'fail-after': { type: 'string' },
-    load: { type: 'string' },
-  },
-});
+/** The flags; a missing value or an unknown flag ends it with one line, not a stack trace. */
+function flags() {
+  try {
+    return parseArgs({
+      options: {
+        name: { type: 'string' },
+        port: { type: 'string' },
+        latency: { type: 'string' },
+        jitter: { type: 'string' },
+        'error-rate': { type: 'string' },
+        'fail-after': { type: 'string' },
+        load: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`upstream: ${(err as Error).message}`);
+    return process.exit(1);
+  }
+}
+const values = flags();
 const env = process.env;
 const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? env[variable];
 const numeric = (flag: string | undefined, variable: string): number | undefined => {
