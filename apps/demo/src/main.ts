@@ -10,12 +10,11 @@
 // Ctrl-C (or SIGTERM) stops the traffic, the gateway and the upstreams, and exits 0.
 import http from 'node:http';
 import process from 'node:process';
-import { parseArgs } from 'node:util';
 
 import type { InstanceConfig, StrategyName } from '@ballast/core';
 import type { StatusSnapshot } from '@ballast/node';
 
-import { lineLogger, startUpstream, type DemoUpstream } from '../../upstream/src';
+import { lineLogger, parseFlags, startUpstream, type DemoUpstream } from '../../upstream/src';
 import { summaryLines } from './summary';
 
 const ADAPTERS = ['express', 'koa', 'nest'] as const;
@@ -42,22 +41,7 @@ const GATEWAYS: Record<Adapter, () => { startGateway: StartGateway }> = {
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The flags; a missing value or an unknown flag ends the demo with one line, not a stack trace. */
-function flags() {
-  try {
-    return parseArgs({
-      options: {
-        adapter: { type: 'string' },
-        strategy: { type: 'string' },
-        port: { type: 'string' },
-        rate: { type: 'string' },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`demo: ${(err as Error).message}`);
-    return process.exit(1);
-  }
-}
-const values = flags();
+const values = parseFlags('demo', ['adapter', 'strategy', 'port', 'rate']);
 const adapter = (values.adapter ?? process.env.BALLAST_ADAPTER ?? 'express') as Adapter;
 const strategy = (values.strategy ?? process.env.BALLAST_STRATEGY) as StrategyName | undefined;
 const wantedPort = Number(values.port ?? process.env.PORT ?? 3000);

@@ -8,30 +8,20 @@
 //   --fail-after N        FAIL_AFTER    every request after the N-th fails, /healthz too
 //   --load L              LOAD          ORCA utilization: a number in [0, 1], "inflight" or "off"
 import process from 'node:process';
-import { parseArgs } from 'node:util';
 
+import { parseFlags } from './flags';
 import { startUpstream, type UpstreamOptions } from './upstream';
 
 /** The flags; a missing value or an unknown flag ends it with one line, not a stack trace. */
-function flags() {
-  try {
-    return parseArgs({
-      options: {
-        name: { type: 'string' },
-        port: { type: 'string' },
-        latency: { type: 'string' },
-        jitter: { type: 'string' },
-        'error-rate': { type: 'string' },
-        'fail-after': { type: 'string' },
-        load: { type: 'string' },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`upstream: ${(err as Error).message}`);
-    return process.exit(1);
-  }
-}
-const values = flags();
+const values = parseFlags('upstream', [
+  'name',
+  'port',
+  'latency',
+  'jitter',
+  'error-rate',
+  'fail-after',
+  'load',
+]);
 const env = process.env;
 const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? env[variable];
 const numeric = (flag: string | undefined, variable: string): number | undefined => {
