@@ -2,7 +2,7 @@
 // of SERVICE are registered under /ballast/services/<SERVICE>/ (see service.ts). Instances that
 // register appear within a moment, those that stop or crash disappear, and while etcd is away the
 // last known list keeps serving.
-//   node -r tools/sim/register.cjs apps/etcd-registration/src/gateway.ts
+//   node -r ./tools/sim/register.cjs apps/etcd-registration/src/gateway.ts
 // ETCD_URL (default http://127.0.0.1:2379), SERVICE (default hello), PORT (default 3000; 0 for any).
 import http from 'node:http';
 

@@ -1,5 +1,5 @@
 // A service instance that registers itself in etcd while it runs (@ballast/etcd registerInstance).
-//   node -r tools/sim/register.cjs apps/etcd-registration/src/service.ts
+//   node -r ./tools/sim/register.cjs apps/etcd-registration/src/service.ts
 // ETCD_URL (default http://127.0.0.1:2379), SERVICE (default hello), ID (default hello-<pid>),
 // PORT (default 0: any free port), TTL_SECONDS (default 5: how long a crashed instance stays listed).
 // SIGTERM or Ctrl-C deregisters first (gateways stop sending), then closes the server.

@@ -2,7 +2,7 @@
  * The fault suite's runs as a table for docs/reliability.md: each fault of faults.ts once, with
  * the settings of the CI suite (fault-options.ts), one Markdown row per fault on stdout.
  *
- *     node -r tools/sim/register.cjs tools/reliability/src/fault-report.ts
+ *     node -r ./tools/sim/register.cjs tools/reliability/src/fault-report.ts
  */
 import process from 'node:process';
 

@@ -12,7 +12,7 @@
  * - `close-early`: answers, then closes the keep-alive connection a moment later, although its
  *   `Keep-Alive: timeout=5` header promised to keep it.
  *
- * Started as `node -r tools/sim/register.cjs upstream-process.ts <name> [port]`; it reports
+ * Forked (see child.ts) with `-r tools/sim/register.cjs` as `upstream-process.ts <name> [port]`; it reports
  * `{ type: 'ready', port }` once it listens. A `stats` message is answered with its open
  * connections and request counts; `stop` closes it.
  */
