@@ -27,7 +27,6 @@ afterAll(async () => {
   await Promise.all(fleet.map((u) => u.stop()));
 });
 
-
 describe.each(FAULTS.map((fault) => [fault.name, fault] as const))('fault %s', (_name, fault) => {
   test(`${fault.description}: every request answered, GETs succeed, ejected and back, nothing leaked`, async () => {
     const victim = fleet[1]!;
