@@ -11,7 +11,7 @@ import {
   RETRY_AFTER_SECONDS,
   toProxyError,
 } from './errors';
-import { parseLoadHeader, stripResponseHeaders, upstreamPath } from './headers';
+import { parseLoadHeader, runResponseHook, stripResponseHeaders, upstreamPath } from './headers';
 import { prepareRequest } from './prepare';
 import { BufferedBody, dispatchBody, RequestBody } from './request-body';
 import type { UpstreamRequest, UpstreamResponse } from './types';
@@ -242,14 +242,11 @@ export abstract class Exchange implements AttemptOwner {
     if (metrics !== undefined) attempt.load = parseLoadHeader(Array.isArray(metrics) ? metrics[0] : metrics);
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
-    if (hook !== undefined) {
-      try {
-        hook(response, this.req);
-      } catch (error) {
-        // The upstream answered; the hook failed. The lease records the upstream's outcome.
-        attempt.cancel(new HookError('onProxyResponse', error));
-        return;
-      }
+    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);
+    if (refused !== undefined) {
+      // The upstream answered; the hook failed. The lease records the upstream's outcome.
+      attempt.cancel(refused);
+      return;
     }
     attempt.phase = Phase.Streaming;
     if (this.mayHold(response)) {

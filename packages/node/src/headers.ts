@@ -1,5 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { HookError } from './errors';
+import type { ProxyOptions, UpstreamResponse } from './types';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`) belong to
@@ -110,6 +112,41 @@ export function stripResponseHeaders(
     kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * Runs the `onProxyResponse` hook, then checks that what it left can still be written: a status
+ * in 100–999 and headers Node accepts (token names, no CR, LF or NUL in values). An edit that
+ * fails is the hook's fault, as a throw is, so it is returned as a `HookError` (a 502 that the
+ * lease does not hold against the instance), not left to fail the write as if the upstream had.
+ * On an upgrade the head goes onto the raw socket, where nothing else would stop a CRLF from
+ * splitting the response. Only responses with a hook pay for the check.
+ */
+export function runResponseHook(
+  hook: NonNullable<ProxyOptions['onProxyResponse']>,
+  response: UpstreamResponse,
+  req: IncomingMessage,
+): HookError | undefined {
+  try {
+    hook(response, req);
+    checkWritable(response);
+  } catch (error) {
+    return new HookError('onProxyResponse', error);
+  }
+  return undefined;
+}
+
+function checkWritable({ statusCode, headers }: UpstreamResponse): void {
+  if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
+    throw new RangeError(`statusCode must be an integer from 100 to 999, got ${String(statusCode)}`);
+  }
+  for (const name in headers) {
+    validateHeaderName(name);
+    // Whatever the hook stored: Node's check refuses undefined as the write would.
+    const value: unknown = headers[name];
+    if (Array.isArray(value)) for (const item of value) validateHeaderValue(name, item as string);
+    else validateHeaderValue(name, value as string);
+  }
 }
 
 /** Whether the client's request carries a body (RFC 9112 §6.3: a length or a transfer coding). */

@@ -90,7 +90,10 @@ export interface ProxyOptions {
   readonly key?: (req: IncomingMessage) => string | undefined;
   /** Edits the upstream request; may mutate it. A throwing hook ends the request with a 502. */
   readonly onProxyRequest?: (upstream: UpstreamRequest, req: IncomingMessage) => void;
-  /** Edits the upstream response headers; a throwing hook ends the request with a 502. */
+  /**
+   * Edits the upstream response headers (and status); a throwing hook, or one that leaves a value
+   * Node cannot write (CR, LF, a status outside 100–999), ends the request with a 502.
+   */
   readonly onProxyResponse?: (upstream: UpstreamResponse, req: IncomingMessage) => void;
   /** Answers a failed request instead of the proxy's short plain-text 502, 503 or 504. */
   readonly onError?: (err: ProxyError, req: IncomingMessage, res: ServerResponse) => void;

@@ -2,9 +2,9 @@ import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'no
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Attempt, Engine } from './attempt';
-import { ClientAbortError, HookError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
+import { ClientAbortError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
 import { Exchange } from './exchange';
-import { stripResponseHeaders } from './headers';
+import { runResponseHook, stripResponseHeaders } from './headers';
 import type { UpstreamResponse } from './types';
 
 /**
@@ -66,18 +66,11 @@ export class UpgradeExchange extends Exchange {
     const protocol = headers.upgrade;
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
-    let refused: ProxyError | undefined;
-    if (hook !== undefined) {
-      try {
-        hook(response, this.req);
-      } catch (error) {
-        refused = toProxyError(new HookError('onProxyResponse', error), lease.instance.id);
-      }
-    }
+    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);
     if (refused !== undefined || socket.destroyed) {
       lease.release({ ok: true, status: statusCode, latencyMs });
       upstream.destroy();
-      if (refused !== undefined) this.fail(refused);
+      if (refused !== undefined) this.fail(toProxyError(refused, lease.instance.id));
       return;
     }
     response.headers.connection = 'Upgrade';

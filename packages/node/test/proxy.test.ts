@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
 import { createBalancer, type BalancerEvents } from '@ballast/core';
-import { ProxyError, type UpstreamRequest } from '../src';
+import { ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
 
 afterEach(cleanup);
@@ -254,6 +254,26 @@ describe('headers', () => {
     expect(inflight(after.proxy.balancer)).toBe(0);
     // The upstream answered: a throwing hook is not held against it.
     expect(after.proxy.balancer.instances()[0]!.failures).toBe(0);
+  });
+
+  it('answers 502 for response edits Node cannot write, without holding them against the instance', async () => {
+    const upstream = await named('a');
+    const edits: ((res: UpstreamResponse) => void)[] = [
+      (res) => void (res.headers['x-bad'] = 'a\nb'),
+      (res) => void (res.headers['bad name'] = 'x'),
+      (res) => void (res.headers['x-list'] = ['ok', 'b\r\nc']),
+      (res) => void (res.statusCode = 42),
+    ];
+    for (const edit of edits) {
+      const { url, proxy } = await gateway({ instances: [upstream.url] }, { onProxyResponse: edit });
+      for (let i = 0; i < 3; i++) {
+        const reply = await send(url);
+        expect(reply.status).toBe(502);
+        expect(reply.text).toBe('Bad Gateway\n');
+      }
+      expect(inflight(proxy.balancer)).toBe(0);
+      expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+    }
   });
 
   it('appends to an empty X-Forwarded-For as to none', async () => {

@@ -217,6 +217,27 @@ describe('upgrades', () => {
     await until(() => upstream.sockets[0]!.destroyed, 5_000, 'the upstream socket to close');
   });
 
+  it('answers 502 rather than write a header a response hook made unsafe onto the raw socket', async () => {
+    const upstream = await wsEcho();
+    const { url, proxy } = await gateway(
+      { instances: [upstream.url] },
+      {
+        onProxyResponse: (res) => {
+          // As a hook copying a client-supplied value would: a CRLF that splits the head.
+          res.headers['x-echo'] = 'a\r\nx-injected: 1';
+        },
+      },
+    );
+    const answer = await open(url);
+    answer.socket?.destroy(); // a tunnel, if one opened despite the hook, must not outlive the test
+    expect(answer.res.statusCode).toBe(502);
+    expect(answer.res.headers['x-injected']).toBeUndefined();
+    expect(answer.body).toBe('Bad Gateway\n');
+    await until(() => inflight(proxy.balancer) === 0);
+    // The upstream answered the upgrade: the hook's fault is not held against it.
+    expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+  });
+
   it('is a bound function, usable detached from the proxy', async () => {
     const upstream = await wsEcho();
     const { proxy } = await gateway({ instances: [upstream.url] });
