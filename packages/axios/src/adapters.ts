@@ -1,6 +1,11 @@
 import axios, { type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 
 type Axios = Pick<typeof axios, 'defaults' | 'getAdapter'>;
+/** axios's `getAdapter`, which takes the config too since the fetch adapter honours `config.env` (1.12). */
+type GetAdapter = (spec: unknown, config: InternalAxiosRequestConfig) => AxiosAdapter;
+
+/** The members of `config.env` the fetch adapter is built from, in axios's order. */
+const FETCH_ENV = ['fetch', 'Request', 'Response', 'Blob'] as const;
 
 /**
  * Turns a config's `adapter` (by default axios's list of names, `['xhr', 'http', 'fetch']`) into
@@ -14,9 +19,11 @@ type Axios = Pick<typeof axios, 'defaults' | 'getAdapter'>;
  */
 export class AdapterResolver {
   private copy: Axios = axios;
-  // The last adapter list resolved and its function: every request of an instance names the
-  // same list, and resolving one walks axios's adapters.
+  // The last adapter list resolved, the `config.env` members it was resolved with and its
+  // function: every request of an instance names the same list and environment, and resolving
+  // one walks axios's adapters.
   private lastSpec: readonly unknown[] = [];
+  private lastEnv: readonly unknown[] = [];
   private lastAdapter: AxiosAdapter | undefined;
 
   constructor(instance: AxiosInstance) {
@@ -31,14 +38,22 @@ export class AdapterResolver {
     );
   }
 
-  /** The adapter function `config.adapter` names (or the instance's default list). */
+  /**
+   * The adapter function `config.adapter` names (or the instance's default list), for the
+   * config's environment: the fetch adapter uses `config.env.fetch` (and `Request`, `Response`,
+   * `Blob`) when given, as it does for a plain request.
+   */
   resolve(config: InternalAxiosRequestConfig): AxiosAdapter {
     const spec = config.adapter ?? this.copy.defaults.adapter;
     if (typeof spec === 'function') return spec;
     const list: readonly unknown[] = Array.isArray(spec) ? spec : [spec];
-    if (this.lastAdapter !== undefined && sameItems(list, this.lastSpec)) return this.lastAdapter;
-    const adapter = this.copy.getAdapter(spec);
+    const env: unknown = config.env;
+    if (this.lastAdapter !== undefined && sameItems(list, this.lastSpec) && sameEnv(env, this.lastEnv)) {
+      return this.lastAdapter;
+    }
+    const adapter = (this.copy.getAdapter as GetAdapter)(spec, config);
     this.lastSpec = list.slice();
+    this.lastEnv = FETCH_ENV.map((name) => envMember(env, name));
     this.lastAdapter = adapter;
     return adapter;
   }
@@ -48,6 +63,19 @@ export class AdapterResolver {
 function madeBy(instance: AxiosInstance, copy: Axios): boolean {
   const first = (transforms: unknown) => (Array.isArray(transforms) ? transforms[0] : transforms);
   return first(instance.defaults.transformRequest) === first(copy.defaults.transformRequest);
+}
+
+/** A member of `config.env` as axios's fetch adapter reads it: an own property, or undefined. */
+function envMember(env: unknown, name: string): unknown {
+  return typeof env === 'object' && env !== null && Object.hasOwn(env, name)
+    ? (env as Record<string, unknown>)[name]
+    : undefined;
+}
+
+/** Whether `env` has the members `last` holds (axios merges `env` into a new object per request). */
+function sameEnv(env: unknown, last: readonly unknown[]): boolean {
+  for (let i = 0; i < FETCH_ENV.length; i++) if (envMember(env, FETCH_ENV[i]!) !== last[i]) return false;
+  return true;
 }
 
 function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {

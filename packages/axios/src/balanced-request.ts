@@ -30,12 +30,18 @@ const REQUEST = Symbol('@ballast/axios.request');
 export class BalancedRequest {
   /** Instance ids tried so far, oldest first; allocated on the first failure. */
   tried: string[] | undefined;
+  /**
+   * The caller's `baseURL`, read when the request is sent: the caller's interceptors installed
+   * before `withBalancer` run after its own (axios runs the last installed first) and may set it.
+   */
+  baseURL: string | undefined;
+  /** The `baseURL` the last attempt was sent with (the instance's URL first), to tell it from the caller's. */
+  sentBaseURL: string | undefined;
   /** The adapter this request is sent through: `config.adapter` while it is balanced. */
   readonly send: AxiosAdapter & { [REQUEST]?: BalancedRequest };
 
   constructor(
     readonly installation: Installation,
-    readonly baseURL: string | undefined,
     readonly adapter: AxiosAdapter,
   ) {
     this.send = (config: InternalAxiosRequestConfig) => balancedSend(this, config);
@@ -57,20 +63,20 @@ const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
  */
 export function interceptor(installation: Installation) {
   return function ballastBalance(config: InternalAxiosRequestConfig): InternalAxiosRequestConfig {
-    if (requestOf(config) !== undefined) return config;
-    // A URL object (JavaScript callers; axios's types say string) is absolute, as axios finds by
-    // testing its string form.
-    const url: unknown = config.url;
-    const absoluteUrl = (typeof url === 'string' || url instanceof URL) && ABSOLUTE_URL.test(String(url));
-    if (absoluteUrl && config.allowAbsoluteUrls !== false) return config;
-    if (typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL)) return config;
-    config.adapter = new BalancedRequest(
-      installation,
-      config.baseURL,
-      installation.adapters.resolve(config),
-    ).send;
+    if (requestOf(config) !== undefined || goesElsewhere(config)) return config;
+    config.adapter = new BalancedRequest(installation, installation.adapters.resolve(config)).send;
     return config;
   };
+}
+
+/** Whether a request goes where its absolute URL, or its absolute `baseURL`, says: not balanced. */
+function goesElsewhere(config: InternalAxiosRequestConfig): boolean {
+  // A URL object (JavaScript callers; axios's types say string) is absolute, as axios finds by
+  // testing its string form.
+  const url: unknown = config.url;
+  const absoluteUrl = (typeof url === 'string' || url instanceof URL) && ABSOLUTE_URL.test(String(url));
+  if (absoluteUrl && config.allowAbsoluteUrls !== false) return true;
+  return typeof config.baseURL === 'string' && ABSOLUTE_URL.test(config.baseURL);
 }
 
 /**
@@ -83,11 +89,19 @@ async function balancedSend(
   config: InternalAxiosRequestConfig,
 ): Promise<AxiosResponse> {
   const { balancer, logger } = request.installation;
+  // Sent again (axios-retry), the config keeps the last attempt's baseURL; any other is the
+  // caller's, possibly set by one of the caller's interceptors that ran after the balancing one.
+  if (request.sentBaseURL === undefined || config.baseURL !== request.sentBaseURL) {
+    // Such an interceptor may also have made the request go elsewhere: then it is not balanced.
+    if (goesElsewhere(config)) return request.adapter(config);
+    request.baseURL = config.baseURL;
+  }
   let retriesLeft = request.installation.retries;
   let lease = firstLease(request, config);
   for (;;) {
     const { url } = lease.instance;
     config.baseURL = request.baseURL === undefined ? url : joinURL(url, request.baseURL);
+    request.sentBaseURL = config.baseURL;
     const sentAt = perf.now();
     try {
       const response = await request.adapter(config);
@@ -145,12 +159,17 @@ function firstLease(request: BalancedRequest, config: InternalAxiosRequestConfig
   }
 }
 
-/** A lease on an instance not tried yet, or undefined when there is none. */
+/**
+ * A lease on an instance not tried yet, or undefined when there is none, or when the balancer
+ * was closed (`detachBalancer`, application shutdown) while the request was in flight: the
+ * request then ends with its own attempt's error, not the balancer's.
+ */
 function tryPick(balancer: Balancer, request: BalancedRequest, config: InternalAxiosRequestConfig) {
   try {
     return balancer.pick(pickContext(request, config, request.tried));
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'BALLAST_NO_INSTANCE') return undefined;
+    const code = (error as { code?: unknown }).code;
+    if (code === 'BALLAST_NO_INSTANCE' || code === 'BALLAST_CLOSED') return undefined;
     throw error;
   }
 }

@@ -1,7 +1,14 @@
 import { Readable } from 'node:stream';
 
 import { balancerOf, BallastError, detachBalancer, withBalancer } from '@ballast/axios';
-import { countByName, inflight, type EchoBody, type Response, type Upstream } from '@ballast/testing';
+import {
+  countByName,
+  inflight,
+  waitFor,
+  type EchoBody,
+  type Response,
+  type Upstream,
+} from '@ballast/testing';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 
 import { recordReleases, refusedUrl, useFixtures } from './fixtures';
@@ -62,6 +69,28 @@ describe('withBalancer', () => {
 
     expect(releases).toHaveLength(1);
     expect(other.count()).toBe(3);
+  });
+
+  test("the caller's interceptors installed before withBalancer (axios runs them after it) set baseURL and url", async () => {
+    upstreams = await fx.start(2);
+    const [balanced, other] = upstreams as [Upstream, Upstream];
+    const balancer = fx.balancerOver([balanced.url]);
+    const releases = recordReleases(balancer);
+    const instance = axios.create();
+    instance.interceptors.request.use((config) => {
+      if (config.url === '/versioned') config.baseURL = '/v2';
+      if (config.url === '/moved') config.url = `${other.url}/moved`;
+      return config;
+    });
+    const client = withBalancer(instance, balancer);
+
+    const versioned = await client.get('/versioned');
+    expect(echo(versioned)).toMatchObject({ name: 'a', url: '/v2/versioned' });
+    expect(versioned.config.baseURL).toBe(`${balanced.url}/v2`);
+    // Made absolute after the balancing interceptor: it goes there, and is not the instance's.
+    expect(echo(await client.get('/moved'))).toMatchObject({ name: 'b', url: '/moved' });
+    expect(releases).toHaveLength(1);
+    expect(inflight(balancer)).toBe(0);
   });
 
   test('creates and owns a balancer from options; detachBalancer closes it and removes the interceptor', async () => {
@@ -356,6 +385,44 @@ describe('failover and retries', () => {
       expect(inflight(balancer)).toBe(0);
     },
   );
+
+  test('a request in flight when detachBalancer closes its balancer ends with its own error, not BALLAST_CLOSED', async () => {
+    upstreams = await fx.start(2);
+    for (const u of upstreams)
+      u.behaviour = (_req, res) => void setTimeout(() => res.writeHead(503).end(), 50);
+    const client = withBalancer(axios.create(), {
+      instances: upstreams.map((u) => u.url),
+      strategy: 'round-robin',
+    });
+    const balancer = balancerOf(client)!;
+
+    const pending = client.get('/').catch((e: unknown) => e);
+    await waitFor(() => upstreams[0]!.count() === 1, { message: 'the request to arrive' });
+    detachBalancer(client);
+    const error = await pending;
+
+    expect(error).toBeInstanceOf(AxiosError);
+    expect(error).toMatchObject({ response: { status: 503 } });
+    expect(upstreams[1]!.count()).toBe(0);
+    expect(inflight(balancer)).toBe(0);
+  });
+
+  test('the fetch adapter uses config.env.fetch, as a plain request does', async () => {
+    upstreams = await fx.start(1);
+    const balancer = fx.balancerOver([upstreams[0]!.url]);
+    const fetched: string[] = [];
+    const tracing: typeof fetch = (input, init) => {
+      fetched.push(input instanceof Request ? input.url : String(input));
+      return fetch(input, init);
+    };
+    const client = withBalancer(axios.create({ adapter: 'fetch', env: { fetch: tracing } }), balancer);
+
+    expect(echo(await client.get('/traced')).name).toBe('a');
+    expect(echo(await client.get('/untraced', { env: { fetch } })).name).toBe('a');
+    expect(echo(await client.get('/traced-again')).name).toBe('a');
+    expect(fetched).toEqual([`${upstreams[0]!.url}/traced`, `${upstreams[0]!.url}/traced-again`]);
+    expect(inflight(balancer)).toBe(0);
+  });
 
   test('a streamed request body is not retried: it cannot be sent twice', async () => {
     const dead = await refusedUrl();
