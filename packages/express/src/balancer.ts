@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
-import { adapterOptions, createProxy, ProxyError, type ProxyOptions, resolveTarget } from '@ballast/node';
+import {
+  adapterOptions,
+  createProxy,
+  mergeEarlierHeaders,
+  ProxyError,
+  type ProxyOptions,
+  resolveTarget,
+} from '@ballast/node';
 import type { NextFunction, Request, Response } from 'express';
 
 import { parsedBody } from './parsed-body';
@@ -64,7 +71,7 @@ export function balancer(
     });
     proxy.forward(req, { body, signal: abort.signal }).then(
       (upstream) => {
-        res.writeHead(upstream.statusCode, upstream.headers);
+        res.writeHead(upstream.statusCode, mergeEarlierHeaders(res, upstream.headers));
         pipeline(upstream.body, res, () => undefined); // failures are the proxy's to record
       },
       (err: unknown) => {

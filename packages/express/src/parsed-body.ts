@@ -31,6 +31,8 @@ export function parsedBody(req: Request): Buffer {
       for (const item of typeof value === 'string' ? [value] : value) form.append(key, item);
     }
     bytes = Buffer.from(form.toString());
+    // The parser decoded an ISO-8859-1 form; URLSearchParams percent-encodes UTF-8 bytes.
+    labelUtf8(req, false);
   }
   if (bytes === undefined) {
     throw new BallastError(

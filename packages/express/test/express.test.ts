@@ -150,6 +150,46 @@ describe('@ballast/express in an Express app', () => {
       expect(echo.bodyText).toBe('café crème');
     });
 
+    test('express.urlencoded() of an ISO-8859-1 form: re-encoded as UTF-8 and labelled so', async () => {
+      const gw = await parsedGateway(express.urlencoded({ extended: false }));
+      const res = await request(`${gw.url}/form`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=iso-8859-1' },
+        body: 'name=caf%E9+cr%E8me',
+      });
+      const echo = res.json<EchoBody>();
+      // The parser decoded %E9 as ISO-8859-1; the re-sent form percent-encodes UTF-8 bytes.
+      expect(echo.bodyText).toBe('name=caf%C3%A9+cr%C3%A8me');
+      expect(echo.headers['content-type']).toBe('application/x-www-form-urlencoded; charset=utf-8');
+    });
+
+    test("re-sent body: Set-Cookie and Vary set before the proxy are kept beside the upstream's", async () => {
+      const a = await h.upstream('a', {
+        behaviour: (req, res) => {
+          req.resume();
+          res
+            .writeHead(200, { vary: 'Accept-Encoding, origin', 'set-cookie': ['session=s1', 'theme=dark'] })
+            .end('ok');
+        },
+      });
+      const mw = balancer({ instances: [a.url] }, QUIET);
+      // As cors and a visitor-id cookie do: headers set on the way in.
+      const cors: express.RequestHandler = (_req, res, next) => {
+        res.vary('Origin');
+        res.cookie('visitor', 'v1');
+        next();
+      };
+      const gw = await h.serve(mw, (mw) => serve(mw, (app) => app.use(cors, express.json(), mw)));
+      const res = await request(`${gw.url}/form`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      });
+      expect(res.text).toBe('ok');
+      expect(res.headers.vary).toBe('Origin, Accept-Encoding');
+      expect(res.headers['set-cookie']).toEqual(['visitor=v1; Path=/', 'session=s1', 'theme=dark']);
+    });
+
     test('express.json() of a UTF-16 body: re-sent as UTF-8 and labelled so', async () => {
       const gw = await parsedGateway(express.json());
       const text = JSON.stringify({ name: 'café' });

@@ -1,7 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
 import { BallastError } from '@ballast/core';
-import { adapterOptions, createProxy, ProxyError, type ForwardResponse, resolveTarget } from '@ballast/node';
+import {
+  adapterOptions,
+  createProxy,
+  type ForwardResponse,
+  mergeEarlierHeaders,
+  ProxyError,
+  resolveTarget,
+} from '@ballast/node';
 import type { Context } from 'koa';
 
 import type { BalancerMiddleware, KoaProxyOptions } from './types';
@@ -70,11 +77,14 @@ export function balancer(
     // about as much per request here as the rest of this function. Headers go straight to
     // ctx.res, where Koa keeps them too (ctx.response.headers, ctx.get and ctx.set read and
     // write res), without ctx.set's per-call arrays; undici hands over strings and arrays only.
+    // Set-Cookie and Vary are added to what middleware before this one set (a session cookie,
+    // @koa/cors's `Vary: Origin`), not replaced: each cookie and each Vary token stands alone.
     const response = ctx.response;
     response.status = upstream.statusCode;
     const res = ctx.res;
     const headers = upstream.headers;
-    for (const name in headers) res.setHeader(name, headers[name]!);
+    const rest = mergeEarlierHeaders(res, headers);
+    for (const name in rest) res.setHeader(name, rest[name]!);
     response.body = upstream.body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
     // Koa's body setter guesses what the upstream already said: the upstream's Content-Length
     // wins (a HEAD answer's is not its empty body's, a streamed body's is known), and a

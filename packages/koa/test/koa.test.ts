@@ -73,6 +73,32 @@ describe('@ballast/koa in a Koa app', () => {
     expect(seen[1]).toMatch(/^GET \/users\/1 503 /);
   });
 
+  test("Set-Cookie and Vary set before next() are kept beside the upstream's, not replaced", async () => {
+    const a = await h.upstream('a', {
+      behaviour: (req, res) => {
+        req.resume();
+        res
+          .writeHead(200, { vary: 'Accept-Encoding, origin', 'set-cookie': ['session=s1', 'theme=dark'] })
+          .end('ok');
+      },
+    });
+    // As @koa/cors and a visitor-id cookie do: headers set on the way in.
+    const cors: Middleware = async (ctx, next) => {
+      ctx.vary('Origin');
+      ctx.cookies.set('visitor', 'v1');
+      await next();
+    };
+    const gw = await h.serve(balancer({ instances: [a.url] }, QUIET), (mw) => serve(mw, [cors]));
+    const res = await request(`${gw.url}/page`);
+    expect(res.text).toBe('ok');
+    expect(res.headers.vary).toBe('Origin, Accept-Encoding');
+    expect(res.headers['set-cookie']).toEqual([
+      expect.stringMatching(/^visitor=v1;/),
+      'session=s1',
+      'theme=dark',
+    ]);
+  });
+
   test('a compression middleware can re-encode the body stream set on ctx', async () => {
     const [a] = await h.upstreams(1);
     const gzip: Middleware = async (ctx, next) => {

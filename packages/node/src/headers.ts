@@ -1,4 +1,9 @@
-import { validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
+import {
+  validateHeaderName,
+  validateHeaderValue,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { HookError } from './errors';
 import type { ProxyOptions, UpstreamResponse } from './types';
@@ -147,6 +152,49 @@ function checkWritable({ statusCode, headers }: UpstreamResponse): void {
     if (Array.isArray(value)) for (const item of value) validateHeaderValue(name, item as string);
     else validateHeaderValue(name, value as string);
   }
+}
+
+/** Response headers that add to what middleware before the proxy set, rather than replace it. */
+const ADDITIVE = ['set-cookie', 'vary'] as const;
+
+/**
+ * The upstream's response headers, to write on `res`, keeping what middleware before the proxy
+ * already set of `Set-Cookie` and `Vary`: every cookie goes out (a session cookie beside the
+ * upstream's), and Vary lists each field name once (cors's `Vary: Origin` beside the upstream's
+ * `Accept-Encoding`; `*` stands for all), as NGINX's `add_header` adds beside the upstream's.
+ * Replacing them would drop the cookie, and a cache keyed on the upstream's Vary alone would serve
+ * one origin's CORS answer to another. A merged header is set on `res` and left out of the
+ * result, so `writeHead` does not overwrite it. Every other header is the upstream's.
+ */
+export function mergeEarlierHeaders(
+  res: ServerResponse,
+  headers: Record<string, string | string[]>,
+): Record<string, string | string[]> {
+  let rest = headers;
+  for (const name of ADDITIVE) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const before = res.getHeader(name);
+    if (before === undefined) continue;
+    const values = [before, value].flat().map(String);
+    res.setHeader(name, name === 'vary' ? varyUnion(values) : values);
+    if (rest === headers) rest = { ...headers };
+    delete rest[name];
+  }
+  return rest;
+}
+
+/** One Vary value naming each field of `values` once, in first-seen order; `*` if any is `*`. */
+function varyUnion(values: readonly string[]): string {
+  const fields = new Map<string, string>();
+  for (const item of values) {
+    for (const field of item.split(',')) {
+      const name = field.trim();
+      if (name === '*') return '*';
+      if (name !== '' && !fields.has(name.toLowerCase())) fields.set(name.toLowerCase(), name);
+    }
+  }
+  return [...fields.values()].join(', ');
 }
 
 /** Whether the client's request carries a body (RFC 9112 §6.3: a length or a transfer coding). */

@@ -12,7 +12,7 @@ export {
   type DiagnosticsInstanceMessage,
 } from './diagnostics';
 export { ProxyError, type ProxyErrorCode } from './errors';
-export { parseLoadHeader } from './headers';
+export { mergeEarlierHeaders, parseLoadHeader } from './headers';
 export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
 export {
   createStatusHandler,

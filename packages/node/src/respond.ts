@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Attempt, Engine } from './attempt';
 import { ClientAbortError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
 import { Exchange } from './exchange';
+import { mergeEarlierHeaders } from './headers';
 import type { ForwardResponse, UpstreamResponse } from './types';
 
 const TEXT: Record<502 | 503 | 504, string> = {
@@ -89,8 +90,9 @@ export class ResponseExchange extends Exchange {
     const res = this.res;
     closeIfUploading(res);
     const reason = statusMessage ? reasonPhrase(statusMessage) : undefined;
-    if (reason) res.writeHead(response.statusCode, reason, response.headers);
-    else res.writeHead(response.statusCode, response.headers);
+    const headers = mergeEarlierHeaders(res, response.headers);
+    if (reason) res.writeHead(response.statusCode, reason, headers);
+    else res.writeHead(response.statusCode, headers);
     res.on('drain', this.onDrain);
   }
 

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { createBalancer, type BalancerEvents } from '@ballast/core';
 import { ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
@@ -274,6 +275,39 @@ describe('headers', () => {
       expect(inflight(proxy.balancer)).toBe(0);
       expect(proxy.balancer.instances()[0]!.failures).toBe(0);
     }
+  });
+
+  it('adds Set-Cookie and Vary to those set before the proxy, and replaces every other header', async () => {
+    const upstream = await listen((_req, res) => {
+      res
+        .writeHead(200, {
+          vary: 'Accept-Encoding, origin',
+          'set-cookie': ['session=s1', 'theme=dark'],
+          'cache-control': 'no-store',
+        })
+        .end('ok');
+    });
+    const { url, server, proxy } = await gateway({ instances: [upstream.url] });
+    // As a cors middleware and a visitor cookie in front of the proxy do.
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('vary', 'Origin');
+      res.setHeader('set-cookie', 'visitor=v1');
+      res.setHeader('cache-control', 'public');
+      proxy(req, res);
+    });
+    const reply = await send(url);
+    expect(reply.text).toBe('ok');
+    expect(reply.headers.vary).toBe('Origin, Accept-Encoding');
+    expect(reply.headers['set-cookie']).toEqual(['visitor=v1', 'session=s1', 'theme=dark']);
+    expect(reply.headers['cache-control']).toBe('no-store');
+    // `*` stands for every field.
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('vary', '*');
+      proxy(req, res);
+    });
+    expect((await send(url)).headers.vary).toBe('*');
   });
 
   it('appends to an empty X-Forwarded-For as to none', async () => {
