@@ -58,7 +58,10 @@ export function balancer(
     if (onError) nexts.set(req, next);
     if (!req.readableEnded) return proxy(req, res, next);
 
-    // A body parser read the stream: re-send what it parsed through the lower layer.
+    // A body parser read the stream: re-send what it parsed through the lower layer. Unless the
+    // client left while earlier middleware ran (its 'close' is past): the proxy's own path then
+    // does nothing, and neither does this one.
+    if (res.destroyed || res.writableEnded) return;
     let body: Buffer;
     try {
       body = parsedBody(req);

@@ -203,6 +203,35 @@ describe('@ballast/express in an Express app', () => {
       expect(echo.bodyText).toBe(text);
     });
 
+    test('a client gone while earlier middleware ran: the parsed body is not sent upstream', async () => {
+      let arrived: () => void = () => undefined;
+      const reached = new Promise<void>((resolve) => (arrived = resolve));
+      let proxied: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => (proxied = resolve));
+      // A slow middleware (authentication, a rate limiter) that the client does not wait for.
+      const slow: express.RequestHandler = (_req, res, next) => {
+        arrived();
+        res.once('close', () => {
+          next();
+          proxied();
+        });
+      };
+      const gw = await parsedGateway(express.json(), slow);
+      const req = http.request(`${gw.url}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        agent: false,
+      });
+      req.on('error', () => undefined);
+      req.end('{"order":1}');
+      await reached;
+      req.destroy();
+      await done;
+      // As on the streaming path: no order is placed for a client that is no longer there.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(gw.upstream.count()).toBe(0);
+    });
+
     test('a body read but not kept in req.body is a clear error, not a hang', async () => {
       const drain: express.RequestHandler = (req, _res, next) => {
         req.resume();

@@ -57,6 +57,9 @@ export function balancer(
   const proxy = createProxy(resolveTarget(target), options);
 
   async function ballastProxy(ctx: Context): Promise<void> {
+    // The client may have left while earlier middleware ran: then there is nothing to do. forward()
+    // would not hear of it (the response's 'close' is past) and wait on a body that never ends.
+    if (ctx.res.destroyed || ctx.res.writableEnded) return;
     let upstream: ForwardResponse<Readable | Buffer>;
     try {
       // Given the response, forward() aborts the upstream request if the client goes away.

@@ -149,6 +149,40 @@ describe('@ballast/koa in a Koa app', () => {
     expect(untyped.headers['content-type']).toBeUndefined();
   });
 
+  test('a client gone while earlier middleware ran: nothing is sent, nothing hangs, no lease is held', async () => {
+    const [a] = await h.upstreams(1);
+    const mw = balancer({ instances: [a!.url] }, { ...QUIET, timeoutMs: 30_000 });
+    const finished: string[] = [];
+    const logger: Middleware = async (ctx, next) => {
+      await next();
+      finished.push(ctx.url);
+    };
+    let arrived: () => void = () => undefined;
+    // A slow middleware (authentication, a rate limiter) that the client does not wait for.
+    const slow: Middleware = async (ctx, next) => {
+      arrived();
+      await new Promise((resolve) => ctx.res.once('close', resolve));
+      await next();
+    };
+    const gw = await h.serve(mw, (mw) => serve(mw, [logger, slow]));
+    // A small body is read whole before an instance is picked; a large one streams on a lease.
+    for (const length of [100, 4 * 1024 * 1024]) {
+      const reached = new Promise<void>((resolve) => (arrived = resolve));
+      const req = http.request(`${gw.url}/upload/${length}`, {
+        method: 'POST',
+        headers: { 'content-length': String(length) },
+        agent: false,
+      });
+      req.on('error', () => undefined);
+      req.write('partial');
+      await reached;
+      req.destroy();
+      await waitFor(() => finished.includes(`/upload/${length}`), { message: 'the request to end' });
+      expect(inflight(mw.balancer)).toBe(0);
+    }
+    expect(a!.count()).toBe(0);
+  });
+
   test('onError may throw to hand upstream failures to Koa error handling', async () => {
     const handled: unknown[] = [];
     const mw = balancer(
