@@ -281,6 +281,14 @@ describe('@ballast/express in an Express app', () => {
     expect(handled[0]).toBeInstanceOf(BallastError);
   });
 
+  test("Express's own error handler answers a handed-over 503 with its Retry-After", async () => {
+    const mw = balancer({ instances: [] }, { ...QUIET, onError: (err, _req, _res, next) => next(err) });
+    const app = await h.serve(mw, (mw) => serve(mw, (app) => app.use(mw)));
+    const res = await request(`${app.url}/x`);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+  });
+
   test('an onError that throws still gets the proxy answer on the re-sent-body path, not a hang', async () => {
     const mw = balancer(
       { instances: [] },

@@ -202,6 +202,22 @@ describe('@ballast/koa in a Koa app', () => {
     expect(handled[0]).toBeInstanceOf(ProxyError);
   });
 
+  test("Koa's own error handling answers a thrown 503 with its Retry-After", async () => {
+    const mw = balancer(
+      { instances: [] },
+      {
+        ...QUIET,
+        onError: (err) => {
+          throw err;
+        },
+      },
+    );
+    const gw = await h.serve(mw, (mw) => serve(mw));
+    const res = await request(`${gw.url}/x`);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+  });
+
   describe('after a body parser', () => {
     /** Reads the body as a body parser would; keeps ctx.request.rawBody unless told not to. */
     const parser =

@@ -24,6 +24,11 @@ export class ProxyError extends BallastError {
   readonly retryAfterSeconds: number | undefined;
   /** Id of the last instance tried, if one was picked. */
   readonly instance: string | undefined;
+  /**
+   * Headers the answer carries (`Retry-After` for 503), where framework error handlers look for
+   * them: Express's final handler and Koa's `ctx.onerror` set `err.headers` on the response.
+   */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(
     code: ProxyErrorCode,
@@ -35,6 +40,8 @@ export class ProxyError extends BallastError {
     this.statusCode = STATUS[code];
     this.instance = options?.instance;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.headers =
+      this.retryAfterSeconds === undefined ? undefined : { 'Retry-After': String(this.retryAfterSeconds) };
   }
 }
 
