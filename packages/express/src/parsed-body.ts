@@ -8,14 +8,19 @@ const hasBody = (req: IncomingMessage) =>
   (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
- * The bytes to send upstream for a request whose stream a body parser already read, rebuilt
- * from `req.body` (express.json, .urlencoded, .text, .raw), with `Content-Encoding` dropped:
+ * The bytes to send upstream for a request whose stream a body parser already read: the raw
+ * bytes if the parser kept them in `req.rawBody`, else rebuilt from `req.body` (express.json,
+ * .urlencoded, .text, .raw), with `Content-Encoding` dropped:
  * the parser has already decoded it. Throws `BALLAST_BODY_CONSUMED` when the body cannot be rebuilt, rather than hang.
  */
 export function parsedBody(req: Request): Buffer {
   const body: unknown = req.body;
+  // Kept by the parser's `verify` hook (`req.rawBody = buf`, as for webhook signatures): the
+  // client's bytes, decompressed but in their own charset, so re-sent exactly as they came.
+  const raw: unknown = (req as { rawBody?: unknown }).rawBody;
   let bytes: Buffer | undefined;
   if (!hasBody(req)) bytes = Buffer.alloc(0);
+  else if (Buffer.isBuffer(raw)) bytes = raw;
   else if (Buffer.isBuffer(body)) bytes = body;
   else if (typeof body === 'string') {
     bytes = Buffer.from(body);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import { gzipSync } from 'node:zlib';
 
 import {
@@ -80,6 +80,24 @@ describe('@ballast/express in an Express app', () => {
       expect(echo.bodyText).toBe(expected);
       expect(echo.headers['content-length']).toBe(String(Buffer.byteLength(expected)));
       expect(echo.headers['transfer-encoding']).toBeUndefined();
+    });
+
+    test('a raw body kept by the parser (`verify`) is re-sent byte for byte, not re-encoded', async () => {
+      // The common way to keep the exact bytes (webhook signatures): body-parser's verify hook.
+      const keep = (req: IncomingMessage, _res: unknown, buf: Buffer) => {
+        (req as IncomingMessage & { rawBody?: Buffer }).rawBody = buf;
+      };
+      const gw = await parsedGateway(express.json({ verify: keep }));
+      // JSON.parse would round the id and drop the spacing a signature covers.
+      const sent = '{ "id": 12345678901234567890, "note": "keep me" }';
+      const res = await request(`${gw.url}/hooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: sent,
+      });
+      const echo = res.json<EchoBody>();
+      expect(echo.bodyText).toBe(sent);
+      expect(echo.headers['content-length']).toBe(String(Buffer.byteLength(sent)));
     });
 
     test('express.json() on a gzipped body: re-sent decoded, without Content-Encoding', async () => {
