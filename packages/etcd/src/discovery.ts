@@ -55,7 +55,7 @@ class EtcdWatch {
   private readonly dir: string;
   /** Key -> valid instance, or undefined for a value that was skipped. */
   private entries = new Map<string, InstanceConfig | undefined>();
-  /** Revision the entries are at; watch events at or below it are already in. */
+  /** Revision of the last full read; watch events at or below it are already in the entries. */
   private revision = 0;
   private watcher: Watcher | undefined;
   private syncing = false;
@@ -175,10 +175,13 @@ class EtcdWatch {
     else if (this.apply(kind, kv)) this.publish();
   }
 
-  /** Applies one watch event unless the entries already include it; returns whether it did. */
+  /**
+   * Applies one watch event unless the last read already includes it; returns whether it did.
+   * `revision` stays that of the read: the events of one transaction or range delete share
+   * their revision, and each of them must apply.
+   */
   private apply(kind: 'put' | 'delete', kv: IKeyValue): boolean {
     if (Number(kv.mod_revision) <= this.revision) return false;
-    this.revision = Number(kv.mod_revision);
     if (kind === 'put') this.read(this.entries, kv);
     else this.entries.delete(kv.key.toString());
     return true;

@@ -298,6 +298,40 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     await client.delete().prefix(dir);
   }, 20_000);
 
+  it('applies every key of a change that touches several at once (one transaction, one range delete)', async () => {
+    const client = new Etcd3({ hosts: etcd.url });
+    closers.push(() => client.close());
+    const dir = '/ballast/services/batch/';
+    closers.push(() => client.delete().prefix(dir));
+    await client.put(`${dir}seed`).value(JSON.stringify({ url: 'http://127.0.0.1:5201' }));
+    const balancer = watchingBalancer('batch');
+    await waitFor(() => balancer.instances().length === 1, { message: 'the seed instance' });
+
+    // Three puts in one transaction: three watch events with one revision.
+    await client
+      .if(`${dir}seed`, 'Version', '>', 0)
+      .then(
+        ...['a', 'b', 'c'].map((id, i) =>
+          client.put(`${dir}${id}`).value(JSON.stringify({ url: `http://127.0.0.1:${5210 + i}` })),
+        ),
+      )
+      .commit();
+    await client.put(`${dir}marker`).value(JSON.stringify({ url: 'http://127.0.0.1:5220' }));
+    await waitFor(() => balancer.get('marker') !== undefined, { message: 'the marker instance' });
+    expect(
+      balancer
+        .instances()
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'marker', 'seed']);
+
+    // Deleting the directory (`etcdctl del --prefix`) removes every key at one revision.
+    await client.delete().prefix(dir);
+    await client.put(`${dir}after`).value(JSON.stringify({ url: 'http://127.0.0.1:5230' }));
+    await waitFor(() => balancer.get('after') !== undefined, { message: 'the instance put after' });
+    expect(balancer.instances().map((i) => i.id)).toEqual(['after']);
+  });
+
   it('values that are all invalid are a discovery failure: the last good list keeps serving', async () => {
     const client = new Etcd3({ hosts: etcd.url });
     closers.push(() => client.close());
