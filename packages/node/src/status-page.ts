@@ -214,8 +214,13 @@ const SCRIPT = `
   function render(data) {
     var next = Object.create(null);
     data.services.forEach(function (svc) {
+      // An id removed and added again while its old instance drains is listed twice, the current
+      // instance first: each row splices onto a cache entry of its own.
+      var seen = Object.create(null);
       svc.instances.forEach(function (inst) {
         var key = svc.service + '\\n' + inst.id;
+        seen[key] = (seen[key] || 0) + 1;
+        if (seen[key] > 1) key += '\\n' + seen[key];
         inst.series = next[key] = spliced(key, inst.series, data.second, data.historySeconds);
       });
     });

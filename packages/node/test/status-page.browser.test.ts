@@ -280,3 +280,45 @@ test('a poll that never gets an answer shows the page as disconnected, and it re
     balancer.close();
   }
 });
+
+test('an id re-added while its old instance drains: the new row charts its own traffic, not the draining one', async () => {
+  const balancer = createBalancer({ service: 'users', instances: [{ id: 'a', url: 'http://127.0.0.1:1' }] });
+  const handler = createStatusHandler(balancer);
+  const status = await listen(handler);
+  const held = balancer.pick();
+  balancer.remove('a');
+  balancer.add({ id: 'a', url: 'http://127.0.0.1:2' });
+  // Steady traffic on the new instance, every second of the test.
+  const traffic = setInterval(() => balancer.pick().release({ ok: true, latencyMs: 2 }), 20);
+  try {
+    const { page, errors } = await openPage(`${status.url}/`);
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-instance="a"]').length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    // The server's own view of the new instance: a request in each of the last ten full seconds.
+    const own = handler.snapshot().services[0]!.instances.find((i) => i.state !== 'draining')!;
+    expect(own.series.requests.slice(-11, -1).every((n) => n > 0)).toBe(true);
+    // The page's chart of it: one point per second, y = 27 for a second without requests.
+    const chart = (state: string) =>
+      page
+        .locator(`tr[data-instance="a"]${state} svg.spark polyline.c-rps`)
+        .evaluateAll((lines) =>
+          lines.flatMap((line) =>
+            ((line as unknown as DomNode).getAttribute('points') ?? '')
+              .split(' ')
+              .map((p) => Number(p.split(',')[1])),
+          ),
+        );
+    const fresh = await chart(':not([data-state="draining"])');
+    expect(fresh.slice(-10).filter((y) => y === 27)).toEqual([]);
+    // The draining instance served nothing since: its chart stays flat.
+    const draining = await chart('[data-state="draining"]');
+    expect(draining.filter((y) => y !== 27)).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    clearInterval(traffic);
+    held.release({ ok: true, latencyMs: 2 });
+    handler.close();
+    balancer.close();
+  }
+});
