@@ -171,9 +171,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.phase === Phase.Streaming && this.statusCode === 304 && isLengthMismatch(error)) {
+      // A 304 has no body, yet may announce the Content-Length of the 200 (RFC 9110 §8.6, as
+      // ASP.NET Core and Tornado do); undici counts the bytes it never got as a short body.
+      this.onResponseEnd();
+      return;
+    }
     if (this.phase === Phase.Waiting || this.phase === Phase.Streaming) this.owner.onError(this, error);
     this.phase = Phase.Done;
   }
+}
+
+function isLengthMismatch(error: Error): boolean {
+  return (error as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
 }
 
 function onTimeout(attempt: Attempt, ms: number): void {

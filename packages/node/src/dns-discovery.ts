@@ -122,9 +122,11 @@ async function lookup(
   if (config.type === 'A' || config.type === 'AAAA') {
     const addresses =
       config.type === 'A' ? await resolver.resolve4(config.name) : await resolver.resolve6(config.name);
+    if (addresses.length === 0) throw noRecords(config);
     return addresses.map((address) => instance(config, address, config.port, 1, 0));
   }
   const records = await resolver.resolveSrv(config.name);
+  if (records.length === 0) throw noRecords(config);
   if (!config.resolveTargets) {
     return records.map((r) => instance(config, r.name, r.port, r.weight, r.priority));
   }
@@ -202,6 +204,14 @@ function assignIds(
     taken.add(id);
   }
   return byAddress;
+}
+
+/**
+ * An answer without records. `node:dns` fails such a lookup with ENODATA itself, but another
+ * resolver may answer an empty list, which the balancer would apply by removing every instance.
+ */
+function noRecords(config: DnsConfig): Error {
+  return Object.assign(new Error(`no ${config.type} records for ${config.name}`), { code: 'ENODATA' });
 }
 
 async function resolveHost(resolver: DnsResolver, host: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { HookError } from './errors';
+import { HookError, ProxyError } from './errors';
 import { buildRequestHeaders, hasBody, originForm, type BodyKind } from './headers';
 import type { ProxyConfig } from './options';
 import { BufferedBody, RequestBody, smallBodyLength } from './request-body';
@@ -60,6 +60,15 @@ export function prepareRequest(
 
   let body: PreparedRequest['body'];
   const source = sized ? undefined : (bodyOption ?? (hasBody(req) ? req : undefined));
+  // A body read to its end before the proxy got it (a body parser ran first) has no bytes and
+  // no 'end' left: waiting for them would hang the request, and sending nothing would hand the
+  // upstream a request without its body.
+  if (source?.readableEnded === true) {
+    throw new ProxyError(
+      'BALLAST_UPSTREAM_ERROR',
+      'The request body was already read; pass it to forward() as `body`',
+    );
+  }
   if (sized) body = bodyOption;
   else if (source === req && smallBodyLength(req, config.replayBufferBytes) !== undefined) {
     body = new BufferedBody(req, onBodyError);

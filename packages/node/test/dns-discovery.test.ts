@@ -355,3 +355,43 @@ describe('dnsDiscovery lifecycle and options', () => {
     );
   });
 });
+
+describe('dnsDiscovery with a resolver that answers an empty list', () => {
+  it.each(['A', 'SRV'] as const)(
+    'keeps the last good list on an empty %s answer, as on ENODATA',
+    async (type) => {
+      let empty = false;
+      let lookups = 0;
+      const answer = <T>(records: T[]): Promise<T[]> => {
+        lookups += 1;
+        return Promise.resolve(empty ? [] : records);
+      };
+      // Only what the lookups call, in node:dns's shapes (its overloads are more than a stub needs).
+      const resolver = {
+        resolve4: () => answer(['127.0.0.1']),
+        resolve6: () => Promise.reject(new Error('no AAAA')),
+        resolveSrv: () => answer([{ name: '127.0.0.1', port: 8080, priority: 0, weight: 1 }]),
+      } as unknown as DnsResolver;
+      const balancer = createBalancer({
+        discovery: dnsDiscovery({
+          name: 'users.test',
+          type,
+          // SRV targets kept as names: nothing but the empty answer stands between it and the pool.
+          ...(type === 'A' ? { port: 8080 } : { resolveTargets: false }),
+          resolver,
+          intervalMs: 10,
+        }),
+      });
+      try {
+        await until(() => balancer.instances().length === 1, 2_000, 'the first list');
+        empty = true;
+        const after = lookups;
+        await until(() => lookups >= after + 3, 2_000, 'empty answers');
+        expect(balancer.instances().map((i) => i.url)).toEqual(['http://127.0.0.1:8080/']);
+        expect(balancer.snapshot().discovery).toMatchObject({ state: 'failing' });
+      } finally {
+        balancer.close();
+      }
+    },
+  );
+});
