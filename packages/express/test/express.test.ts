@@ -3,6 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import { gzipSync } from 'node:zlib';
 
 import {
+  answersWithVaryAndCookies,
   closeServer,
   createHarness,
   describeGateway,
@@ -182,14 +183,7 @@ describe('@ballast/express in an Express app', () => {
     });
 
     test("re-sent body: Set-Cookie and Vary set before the proxy are kept beside the upstream's", async () => {
-      const a = await h.upstream('a', {
-        behaviour: (req, res) => {
-          req.resume();
-          res
-            .writeHead(200, { vary: 'Accept-Encoding, origin', 'set-cookie': ['session=s1', 'theme=dark'] })
-            .end('ok');
-        },
-      });
+      const a = await h.upstream('a', { behaviour: answersWithVaryAndCookies });
       const mw = balancer({ instances: [a.url] }, QUIET);
       // As cors and a visitor-id cookie do: headers set on the way in.
       const cors: express.RequestHandler = (_req, res, next) => {

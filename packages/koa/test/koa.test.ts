@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
 
 import {
+  answersWithVaryAndCookies,
   closeServer,
   createHarness,
   describeGateway,
@@ -74,14 +75,7 @@ describe('@ballast/koa in a Koa app', () => {
   });
 
   test("Set-Cookie and Vary set before next() are kept beside the upstream's, not replaced", async () => {
-    const a = await h.upstream('a', {
-      behaviour: (req, res) => {
-        req.resume();
-        res
-          .writeHead(200, { vary: 'Accept-Encoding, origin', 'set-cookie': ['session=s1', 'theme=dark'] })
-          .end('ok');
-      },
-    });
+    const a = await h.upstream('a', { behaviour: answersWithVaryAndCookies });
     // As @koa/cors and a visitor-id cookie do: headers set on the way in.
     const cors: Middleware = async (ctx, next) => {
       ctx.vary('Origin');

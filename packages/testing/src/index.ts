@@ -18,6 +18,7 @@ export {
   type ServedApp,
 } from './harness';
 export {
+  answersWithVaryAndCookies,
   closeServer,
   listen,
   readAll,

@@ -25,6 +25,17 @@ export type UpstreamBehaviour = (
   received: ReceivedRequest,
 ) => 'default' | void | Promise<'default' | void>;
 
+/**
+ * Answers `ok` with a Vary and two cookies of its own: for tests that the `Vary` and `Set-Cookie`
+ * a middleware set before the proxy are added to, not replaced.
+ */
+export const answersWithVaryAndCookies: UpstreamBehaviour = (req, res) => {
+  req.resume();
+  res
+    .writeHead(200, { vary: 'Accept-Encoding, origin', 'set-cookie': ['session=s1', 'theme=dark'] })
+    .end('ok');
+};
+
 /** The JSON body every upstream answers with by default. */
 export interface EchoBody {
   readonly name: string;
