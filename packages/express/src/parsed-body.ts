@@ -30,14 +30,13 @@ export function parsedBody(req: Request): Buffer {
     bytes = Buffer.from(JSON.stringify(body));
     // JSON without a charset is UTF-8 already (RFC 8259); one with another (UTF-16) is not.
     labelUtf8(req, false);
-  } else if (isFlatForm(body) && req.is('urlencoded')) {
+  } else if (typeof body === 'object' && body !== null && req.is('urlencoded')) {
     const form = new URLSearchParams();
-    for (const [key, value] of Object.entries(body)) {
-      for (const item of typeof value === 'string' ? [value] : value) form.append(key, item);
+    if (appendFields(form, body)) {
+      bytes = Buffer.from(form.toString());
+      // The parser decoded an ISO-8859-1 form; URLSearchParams percent-encodes UTF-8 bytes.
+      labelUtf8(req, false);
     }
-    bytes = Buffer.from(form.toString());
-    // The parser decoded an ISO-8859-1 form; URLSearchParams percent-encodes UTF-8 bytes.
-    labelUtf8(req, false);
   }
   if (bytes === undefined) {
     throw new BallastError(
@@ -71,15 +70,25 @@ function labelUtf8(req: Request, always: boolean): void {
   }
 }
 
-/** A urlencoded body as `extended: false` parses it: string values or lists of strings. */
-function isFlatForm(body: unknown): body is Record<string, string | string[]> {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    Object.values(body).every(
-      (value) =>
-        typeof value === 'string' ||
-        (Array.isArray(value) && value.every((item) => typeof item === 'string')),
-    )
-  );
+/**
+ * Appends a body parsed by `express.urlencoded()` as fields that parse back to it, in either mode
+ * (both parse with `qs`; `extended: false` at depth 0, so only its values are lists):
+ * - a string is `key=value`;
+ * - a list of two or more strings repeats the key (`b=x&b=y`), which both modes read as a list,
+ *   as the client may have sent it; a one-item list can only come from `extended: true`, which
+ *   reads `a[]=1` as one, so it is sent so;
+ * - a nested object is `user[name]=Ann`, and a list holding objects is indexed, `rows[0][id]=7`.
+ * Returns false for a value no form parser produces (a number, null), which cannot be rebuilt.
+ */
+function appendFields(form: URLSearchParams, fields: object, prefix?: string): boolean {
+  for (const [name, value] of Object.entries(fields)) {
+    const key = prefix === undefined ? name : `${prefix}[${name}]`;
+    if (typeof value === 'string') form.append(key, value);
+    else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+      for (const item of value) form.append(value.length === 1 ? `${key}[]` : key, item);
+    } else if (typeof value !== 'object' || value === null || !appendFields(form, value, key)) {
+      return false;
+    }
+  }
+  return true;
 }

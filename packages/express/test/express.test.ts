@@ -15,6 +15,7 @@ import {
 } from '@ballast/testing';
 import type { StatusSnapshot } from '@ballast/node';
 import express, { type ErrorRequestHandler, type Express } from 'express';
+import qs from 'qs';
 
 import { balancer, BallastError, ProxyError, status, type BalancerMiddleware } from '../src';
 
@@ -167,6 +168,27 @@ describe('@ballast/express in an Express app', () => {
       const echo = res.json<EchoBody>();
       expect(echo.headers['content-type']).toBe('text/plain; charset=utf-8');
       expect(echo.bodyText).toBe('café crème');
+    });
+
+    test('express.urlencoded({ extended: true }): nested fields and one-item lists arrive as parsed', async () => {
+      const gw = await parsedGateway(express.urlencoded({ extended: true }));
+      const sent = 'a[]=1&b=x&b=y&user[name]=Ann&user[tags][]=t&rows[0][id]=7&rows[1][id]=8&plain=z';
+      const res = await request(`${gw.url}/form`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: sent,
+      });
+      const echo = res.json<EchoBody>();
+      // The upstream parses what it receives as the gateway's parser did what the client sent.
+      const parse = (form: string) => qs.parse(form, { depth: 32 });
+      expect(parse(echo.bodyText!)).toEqual(parse(sent));
+      expect(parse(echo.bodyText!)).toEqual({
+        a: ['1'],
+        b: ['x', 'y'],
+        user: { name: 'Ann', tags: ['t'] },
+        rows: [{ id: '7' }, { id: '8' }],
+        plain: 'z',
+      });
     });
 
     test('express.urlencoded() of an ISO-8859-1 form: re-encoded as UTF-8 and labelled so', async () => {
