@@ -65,10 +65,22 @@ export function isRetryable(error: unknown, method: string | undefined, instance
 const isResetOrTimeout = (code: unknown): boolean =>
   typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code);
 
-/** Releases the lease of an attempt that failed: a cancellation or a 4xx is not the instance's fault. */
+/**
+ * A response body over the caller's `maxContentLength`: the instance answered, the caller's own
+ * limit refused it. Every adapter of axios 1.x raises it with this code and message (and no
+ * `response` to tell it by).
+ */
+const OVER_OWN_LIMIT = /^maxContentLength size of -?\d+ exceeded$/;
+const isOverOwnLimit = (error: unknown): boolean =>
+  codeOf(error) === 'ERR_BAD_RESPONSE' && OVER_OWN_LIMIT.test(String((error as Error | null)?.message));
+
+/**
+ * Releases the lease of an attempt that failed: a cancellation, a 4xx or a body over the
+ * caller's size limit is not the instance's fault.
+ */
 export function releaseFailed(lease: Lease, error: unknown, latencyMs: number): void {
   const status = (error as FailedAttempt | null)?.response?.status;
-  const ok = isCancel(error) || (status !== undefined && status < 500);
+  const ok = isCancel(error) || isOverOwnLimit(error) || (status !== undefined && status < 500);
   lease.release(status === undefined ? { ok, latencyMs, error } : { ok, status, latencyMs, error });
 }
 

@@ -306,6 +306,22 @@ describe('failover and retries', () => {
     ]);
   });
 
+  test.each(['http', 'fetch'] as const)(
+    "a response over the caller's maxContentLength is the caller's limit, not the instance's failure (%s)",
+    async (adapter) => {
+      upstreams = await fx.start(1);
+      upstreams[0]!.behaviour = (_req, res) => void res.end('x'.repeat(4096));
+      const balancer = fx.balancerOver(upstreams.map((u) => u.url));
+      const releases = recordReleases(balancer);
+      const client = withBalancer(axios.create({ adapter, maxContentLength: 100 }), balancer);
+
+      await expect(client.get('/big')).rejects.toMatchObject({ code: 'ERR_BAD_RESPONSE' });
+      expect(releases).toEqual([expect.objectContaining({ outcome: expect.objectContaining({ ok: true }) })]);
+      expect(upstreams[0]!.count()).toBe(1); // not retried
+      expect(inflight(balancer)).toBe(0);
+    },
+  );
+
   test('a timeout is retried for GET, not for POST; retries: 0 turns retries off', async () => {
     upstreams = await fx.start(2);
     upstreams[0]!.behaviour = () => undefined; // never answers
