@@ -363,6 +363,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       panic: this.tracker.panic,
       instances,
       ...(this.feed === undefined ? {} : { discovery: this.feed.snapshot() }),
+      ...(this.closed ? { closed: true as const } : {}),
     };
   }
 

@@ -241,6 +241,8 @@ export interface BalancerSnapshot {
   readonly instances: readonly InstanceSnapshot[];
   /** The discovery source's state, when the balancer has one. */
   readonly discovery?: DiscoverySnapshot;
+  /** Present (true) once `close()` was called: every pick is refused. */
+  readonly closed?: true;
 }
 
 /** Event names and the payload each carries. */

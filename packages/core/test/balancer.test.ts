@@ -387,4 +387,11 @@ describe('custom strategies and lifecycle', () => {
     lease.release({ ok: true });
     expect(balancer.get('i0')!.inflight).toBe(0);
   });
+
+  it('says it is closed in its snapshot', () => {
+    const balancer = createBalancer({ instances: pool(1), clock: manualClock() });
+    expect(balancer.snapshot()).not.toHaveProperty('closed');
+    balancer.close();
+    expect(balancer.snapshot()).toMatchObject({ closed: true });
+  });
 });

@@ -168,6 +168,7 @@ const SCRIPT = `
     head.appendChild(el('span', 'meta strategy', 'strategy ' + strategy));
     var healthy = svc.instances.filter(function (i) { return i.level !== 'trouble'; }).length;
     head.appendChild(el('span', 'meta', healthy + ' of ' + svc.instances.length + ' instances serving'));
+    if (svc.closed) head.appendChild(el('span', 'badge closed trouble', SYMBOL.trouble + ' closed: refusing every request'));
     if (svc.panic) head.appendChild(el('span', 'badge trouble', SYMBOL.trouble + ' panic: balancing over all instances'));
     if (svc.discovery) {
       var d = svc.discovery;

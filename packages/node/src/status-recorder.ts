@@ -35,6 +35,8 @@ export interface ServiceStatus {
   readonly strategy: string;
   readonly activeStrategy: string;
   readonly panic: boolean;
+  /** The balancer was closed: it refuses every pick, whatever its instances' state. */
+  readonly closed: boolean;
   readonly level: StatusLevel;
   /** Strategy switches, oldest first (up to 50). */
   readonly switches: readonly StatusChange[];
@@ -61,6 +63,7 @@ const MIN_REQUESTS = 5;
 function levelOf(
   instance: InstanceSnapshot,
   recent: RecentFigures,
+  closed: boolean,
 ): { level: StatusLevel; reasons: string[] } {
   const reasons: string[] = [];
   let level: StatusLevel = 'ok';
@@ -68,7 +71,8 @@ function levelOf(
     reasons.push(reason);
     if (to === 'trouble' || level === 'ok') level = to;
   };
-  if (instance.state === 'ejected' || instance.state === 'unhealthy') raise('trouble', instance.state);
+  if (closed) raise('trouble', 'balancer closed');
+  else if (instance.state === 'ejected' || instance.state === 'unhealthy') raise('trouble', instance.state);
   else if (instance.state === 'slow-start') raise('warn', 'slow start');
   else if (instance.state === 'draining') raise('warn', 'draining');
   if (recent.requests >= MIN_REQUESTS && recent.errorRate >= WARN_ERROR_RATE) {
@@ -154,6 +158,7 @@ export class ServiceRecorder {
    */
   status(exposeMetadata: boolean, nowMs: number, points: number): ServiceStatus {
     const snapshot = this.balancer.snapshot();
+    const closed = snapshot.closed === true;
     const instances = snapshot.instances.map((instance): InstanceStatus => {
       // No window yet (no release so far, or draining): figures of an empty second. A draining
       // instance's id may already belong to its successor, whose window is not its own.
@@ -164,7 +169,7 @@ export class ServiceRecorder {
       return {
         ...rest,
         ...(exposeMetadata ? { metadata } : {}),
-        ...levelOf(instance, recent),
+        ...levelOf(instance, recent, closed),
         recent,
         series: window ? window.series(nowMs, points) : { requests: [0], failures: [0], p99Ms: [null] },
       };
@@ -177,8 +182,9 @@ export class ServiceRecorder {
       strategy: snapshot.strategy,
       activeStrategy: snapshot.activeStrategy,
       panic: snapshot.panic,
+      closed,
       level:
-        snapshot.panic || (troubled > 0 && troubled === instances.length)
+        closed || snapshot.panic || (troubled > 0 && troubled === instances.length)
           ? 'trouble'
           : troubled > 0 || discoveryFailing
             ? 'warn'

@@ -249,6 +249,26 @@ test('a balancer fed by discovery shows its source, and a failing source as a wa
   }
 });
 
+test('a closed balancer is shown closed, serving nothing, not as it last served', async () => {
+  const balancer = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] });
+  const handler = createStatusHandler(balancer);
+  const status = await listen(handler);
+  try {
+    const { page, errors } = await openPage(`${status.url}/`);
+    await expect(page.locator('.service-head').textContent()).resolves.toContain('2 of 2 instances serving');
+    balancer.close();
+    await page.waitForFunction(() => document.querySelector('.badge.closed') !== null);
+    const head = await page.locator('.service-head').textContent();
+    expect(head).toContain('0 of 2 instances serving');
+    expect(head).toContain('closed');
+    expect(await page.locator('section.service').getAttribute('class')).toContain('level-trouble');
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    handler.close();
+  }
+});
+
 test('a poll that never gets an answer shows the page as disconnected, and it recovers', async () => {
   const balancer = createBalancer({ service: 'users', instances: [{ id: 'a', url: 'http://127.0.0.1:1' }] });
   const handler = createStatusHandler(balancer);

@@ -264,6 +264,17 @@ describe('createStatusHandler over plain HTTP', () => {
   });
 });
 
+test('a closed balancer: closed, trouble, and no instance counted as serving', () => {
+  const balancer = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
+  const handler = createStatusHandler(balancer);
+  expect(handler.snapshot().services[0]).toMatchObject({ closed: false, level: 'ok' });
+  balancer.close();
+  const svc = handler.snapshot().services[0]!;
+  expect(svc).toMatchObject({ closed: true, level: 'trouble' });
+  expect(svc.instances.map((i) => [i.level, i.reasons])).toEqual([['trouble', ['balancer closed']]]);
+  handler.close();
+});
+
 test('a removed instance shows as draining while a lease holds it, then leaves the page', () => {
   const balancer = createBalancer({
     service: 'users',
