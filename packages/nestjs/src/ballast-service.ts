@@ -1,6 +1,13 @@
-import { createBalancer, type Balancer, type Logger } from '@ballast/core';
+import { createBalancer, InvalidConfigError, type Balancer, type Logger } from '@ballast/core';
 import { createProxy, type ProxyHandler, type ProxyOptions } from '@ballast/node';
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { AxiosInstance } from 'axios';
 
 import { createBalancedHttp } from './balanced-http';
@@ -32,7 +39,7 @@ interface Entry {
  * ```
  */
 @Injectable()
-export class BallastService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   /** The live status page, when the `statusPage` option asks for it (`BallastModule` mounts it). */
   readonly statusPage: MountedStatusPage | undefined;
   private readonly entries = new Map<string, Entry>();
@@ -42,7 +49,10 @@ export class BallastService implements OnApplicationBootstrap, OnApplicationShut
   private closing: Promise<void> | undefined;
   private bootstrapped = false;
 
-  constructor(@Inject(MODULE_OPTIONS_TOKEN) options: BallastModuleOptions) {
+  constructor(
+    @Inject(MODULE_OPTIONS_TOKEN) options: BallastModuleOptions,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
+  ) {
     const { logger, services } = parseModuleOptions(options);
     this.logger = logger;
     try {
@@ -94,6 +104,25 @@ export class BallastService implements OnApplicationBootstrap, OnApplicationShut
     const entry = this.entry(name);
     entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http, entry.service.logger);
     return entry.http;
+  }
+
+  /**
+   * Refuses a second `forRoot`/`forRootAsync` in one application: each would bring its own
+   * BallastService, and the one injected by type (into the health indicator, the status page, your
+   * code) would see only its own services. Startup fails, with every service of both stopped.
+   */
+  onModuleInit(): Promise<void> | undefined {
+    const roots = this.moduleRef.get(BallastService, { strict: false, each: true });
+    if (roots.length < 2) return undefined;
+    const error = new InvalidConfigError(
+      'BallastModule.forRoot',
+      roots.map((root) => root.names()),
+      `imported ${roots.length} times; configure every service in one forRoot() or forRootAsync() ` +
+        'and inject them elsewhere with forFeature([names]) or isGlobal: true',
+    );
+    return Promise.all(roots.map((root) => root.onApplicationShutdown())).then(() => {
+      throw error;
+    });
   }
 
   /** Nest calls it once the application has started: from then on, `provide` closes nothing. */

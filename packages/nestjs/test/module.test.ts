@@ -171,6 +171,45 @@ describe('BallastModule.forRoot', () => {
     expect(a!.healthChecks()).toBe(checks);
   });
 
+  test('imported twice (in two feature modules): startup fails naming forRoot, with no health checks left running', async () => {
+    const [a, b] = await h.upstreams(2);
+    const baseline = activeHandles();
+    // Each module's injections would work, but BallastService, the health indicator and the
+    // status page would each see one of the two sets of services: half the application.
+    @Module({
+      imports: [
+        BallastModule.forRoot({
+          services: { users: { instances: [a!.url], healthCheck: { intervalMs: 20 } } },
+        }),
+      ],
+    })
+    class UsersModule {}
+    @Module({
+      imports: [
+        BallastModule.forRoot({
+          services: { orders: { instances: [b!.url], healthCheck: { intervalMs: 20 } } },
+        }),
+      ],
+    })
+    class OrdersModule {}
+    @Module({ imports: [UsersModule, OrdersModule] })
+    class AppModule {}
+
+    // Found once every module is built: when the application initializes (init() or listen()).
+    const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
+    const error = await app.init().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(BallastError);
+    expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field: 'BallastModule.forRoot' });
+    expect(String(error)).toMatch(/imported 2 times.*forFeature/);
+    await expectNoHandlesBeyond(baseline);
+    const checks = [a!.healthChecks(), b!.healthChecks()];
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect([a!.healthChecks(), b!.healthChecks()]).toEqual(checks);
+  });
+
   test('isGlobal: true makes the per-service injections visible in modules that do not import BallastModule', async () => {
     const [a] = await h.upstreams(1);
     @Injectable()
