@@ -59,6 +59,66 @@ describe('weighted-round-robin', () => {
     },
   );
 
+  describe.each([
+    ['EDF over weight classes', 4],
+    ['EDF heap', 12],
+  ])('when the pool is rebuilt (%s)', (_name, distinct) => {
+    const weight = (i: number) => 1 + (i % distinct);
+    const n = 60;
+    const total = Array.from({ length: n }, (_, i) => weight(i)).reduce((a, b) => a + b, 0);
+    const wrr = () =>
+      testBalancer({
+        strategy: 'weighted-round-robin',
+        instances: pool(n, weight),
+        health: { slowStart: false },
+      }).balancer;
+
+    it('by a change that leaves weights and members alone, the schedule goes on where it was', () => {
+      const quiet = sequence(wrr(), total * 3);
+      const churned = wrr();
+      const ids: string[] = [];
+      for (let i = 0; i < total * 3; i++) {
+        // Every 37 picks another instance's metadata changes, which rebuilds the pool.
+        if (i % 37 === 0) churned.update('i7', { metadata: { revision: String(i) } });
+        ids.push(...sequence(churned, 1));
+      }
+      expect(ids).toEqual(quiet);
+    });
+
+    it('by another instance flapping faster than a period: the light instances still get their turns', () => {
+      const balancer = wrr();
+      const ids: string[] = [];
+      for (let i = 0; i < total * 4; i++) {
+        if (i % 50 === 0) balancer.reportCheck('i5', false);
+        if (i % 50 === 25) balancer.reportCheck('i5', true);
+        ids.push(...sequence(balancer, 1));
+      }
+      const counts = new Map<string, number>();
+      for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+      // i5 is out half the time and the others share its turns: each at least its weight per period.
+      for (let i = 0; i < n; i++)
+        if (i !== 5) expect(counts.get(`i${i}`) ?? 0).toBeGreaterThanOrEqual(weight(i) * 4);
+    });
+
+    it('by an instance leaving and coming back: it starts at the present, no burst, nobody starved', () => {
+      const balancer = wrr();
+      sequence(balancer, Math.floor(total / 3));
+      balancer.reportCheck('i5', false);
+      sequence(balancer, total * 2);
+      balancer.reportCheck('i5', true);
+      // Every window of Σweights picks from the return on: each instance its weight, give or take
+      // the one turn the return moved.
+      const ids = sequence(balancer, total * 2);
+      for (let start = 0; start + total <= ids.length; start += Math.floor(total / 5)) {
+        const counts = new Map<string, number>();
+        for (const id of ids.slice(start, start + total)) counts.set(id, (counts.get(id) ?? 0) + 1);
+        for (let i = 0; i < n; i++) {
+          expect(Math.abs((counts.get(`i${i}`) ?? 0) - weight(i))).toBeLessThanOrEqual(1);
+        }
+      }
+    });
+  });
+
   it('serves a large pool of equal weights in pool order, and follows a weight update', () => {
     const { balancer } = testBalancer({ strategy: 'weighted-round-robin', instances: pool(100) });
     const order = Array.from({ length: 100 }, (_, i) => `i${i}`);

@@ -13,6 +13,13 @@
  * order the same way every period, and the sequence repeats with period Σweights. (The old
  * Datapunk module's bias came from rounding weights into a list; neither algorithm rounds.)
  *
+ * The pool is rebuilt whenever anything about it changes (another instance's health, a metadata
+ * update, a slow-start step). A rebuild keeps the schedule's place: instances that stay, at the
+ * same weight, keep their turns; an instance that joins or changes weight starts with its next
+ * turn after the present deadline (the "virtual time"), so it gets neither a burst of turns it
+ * never waited for nor a wait behind everyone else's first turns. Restarting from turn 1 instead
+ * would serve the heavy instances' early turns again after every rebuild and starve light ones.
+ *
  * Instances of the same weight have the same deadlines, so when the pool has few distinct weights
  * (up to 8: equal weights, or a few instance sizes) EDF runs over the weights instead: each weight
  * class serves its k-th turn to its instances in pool order, with a cursor, and the class whose
@@ -35,8 +42,18 @@ export interface WeightedRoundRobinOptions {
 export class WeightedRoundRobin implements BuiltinStrategy {
   readonly name = 'weighted-round-robin';
   private readonly smoothMax: number;
-  /** EDF state for the balancer's pool: turns taken, indexed by slot, and due turns in a heap. */
+  /**
+   * EDF state for the balancer's pool, indexed by slot: turns taken (the next is due at
+   * (turns + 1) / weight), the weight they were counted at, which member they belong to, and a
+   * stamp marking the members of the previous pool during a rebuild. Due turns are in a heap.
+   */
   private turns = new Float64Array(0);
+  private weights = new Float64Array(0);
+  private owners: (Member | undefined)[] = [];
+  private stamps = new Float64Array(0);
+  private rebuilds = 0;
+  /** The deadline of the latest turn served: where an instance that joins starts. */
+  private virtualTime = 0;
   private readonly heap = new IndexedHeap<Member>();
   /** The candidate list the EDF state was built from. */
   private heapOf: readonly Member[] | undefined;
@@ -55,27 +72,101 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   pick(candidates: readonly Member[], ctx: BuiltinContext): Member | undefined {
     if (candidates.length <= this.smoothMax || !ctx.isPool) return smooth(candidates);
     if (this.heapOf !== candidates) this.startEdf(candidates);
-    if (this.classes.length > 0) return nextOf(this.classes);
+    if (this.classes.length > 0) return this.nextOfClasses();
     const next = this.heap.peek()!;
+    const weight = this.weights[next.slot]!;
     const turns = (this.turns[next.slot]! += 1);
+    this.virtualTime = turns / weight;
     // Keeping its pool position as the tie-breaker makes every period break ties alike.
-    this.heap.update(next, (turns + 1) / next.effectiveWeight);
+    this.heap.update(next, (turns + 1) / weight);
     return next;
   }
 
+  /** EDF over weight classes: the next member of the class whose turn is due first. */
+  private nextOfClasses(): Member {
+    const classes = this.classes;
+    let due = classes[0]!;
+    let dueAt = due.turn / due.weight;
+    for (let c = 1; c < classes.length; c++) {
+      const at = classes[c]!.turn / classes[c]!.weight;
+      if (at < dueAt) {
+        due = classes[c]!;
+        dueAt = at;
+      }
+    }
+    this.virtualTime = dueAt;
+    const member = due.members[due.cursor]!;
+    if (++due.cursor === due.members.length) {
+      due.cursor = 0;
+      due.turn += 1;
+    }
+    return member;
+  }
+
   private startEdf(candidates: readonly Member[]): void {
+    // Turns by slot are the heap's: after weight classes served, nobody has any to keep.
+    const previous = this.classes.length === 0 ? (this.heapOf ?? []) : [];
     this.heapOf = candidates;
-    this.classes = weightClasses(candidates);
-    if (this.classes.length > 0) {
-      this.heap.build([], firstDue, poolOrder);
+    const groups = byWeight(candidates);
+    if (groups !== undefined) {
+      this.classes = this.keepClasses(groups);
+      this.heap.build([], poolOrder, poolOrder);
       return;
     }
+    this.classes = [];
+    this.keepTurns(previous, candidates);
+    const { turns, weights } = this;
+    this.heap.build(candidates, (m) => (turns[m.slot]! + 1) / weights[m.slot]!, poolOrder);
+  }
+
+  /** Weight classes that existed before keep their turn and next member; new ones start now. */
+  private keepClasses(groups: readonly [number, Member[]][]): WeightClass[] {
+    const before = new Map(this.classes.map((c) => [c.weight, c]));
+    return groups.map(([weight, members]): WeightClass => {
+      const old = before.get(weight);
+      if (old === undefined) return { weight, members, turn: nextTurn(this.virtualTime, weight), cursor: 0 };
+      // The member that was next, if it is still there; else the one now at its place.
+      const cursor = members.indexOf(old.members[old.cursor]!);
+      if (cursor >= 0) return { weight, members, turn: old.turn, cursor };
+      return old.cursor < members.length
+        ? { weight, members, turn: old.turn, cursor: old.cursor }
+        : { weight, members, turn: old.turn + 1, cursor: 0 };
+    });
+  }
+
+  /** Members of the previous pool at an unchanged weight keep their turns; the others start now. */
+  private keepTurns(previous: readonly Member[], candidates: readonly Member[]): void {
     let maxSlot = 0;
     for (const m of candidates) if (m.slot > maxSlot) maxSlot = m.slot;
-    if (this.turns.length <= maxSlot) this.turns = new Float64Array((maxSlot + 1) * 2);
-    for (const m of candidates) this.turns[m.slot] = 0;
-    this.heap.build(candidates, firstDue, poolOrder);
+    for (const m of previous) if (m.slot > maxSlot) maxSlot = m.slot;
+    if (this.turns.length <= maxSlot) {
+      const size = (maxSlot + 1) * 2;
+      this.turns = grown(this.turns, size);
+      this.weights = grown(this.weights, size);
+      this.stamps = grown(this.stamps, size);
+    }
+    const stamp = ++this.rebuilds;
+    for (const m of previous) this.stamps[m.slot] = stamp;
+    for (const m of candidates) {
+      const slot = m.slot;
+      const weight = m.effectiveWeight;
+      if (this.stamps[slot] === stamp && this.owners[slot] === m && this.weights[slot] === weight) continue;
+      this.owners[slot] = m;
+      this.weights[slot] = weight;
+      this.turns[slot] = nextTurn(this.virtualTime, weight) - 1;
+    }
   }
+}
+
+/** The first turn of an instance of `weight` due after `virtualTime`: the k with k / weight > it. */
+function nextTurn(virtualTime: number, weight: number): number {
+  return Math.floor(virtualTime * weight) + 1;
+}
+
+function grown(array: Float64Array, size: number): Float64Array<ArrayBuffer> {
+  const bigger = new Float64Array(size);
+  bigger.set(array);
+  return bigger;
 }
 
 /** The candidates of one effective weight, in pool order, and the turn they are serving. */
@@ -85,35 +176,6 @@ interface WeightClass {
   /** The turn being served (the first is 1, due at 1 / weight), and the next member to serve it. */
   turn: number;
   cursor: number;
-}
-
-/** The candidates' weight classes, or none when they have too many distinct weights. */
-function weightClasses(candidates: readonly Member[]): WeightClass[] {
-  const groups = byWeight(candidates) ?? [];
-  return groups.map(([weight, members]) => ({ weight, members, turn: 1, cursor: 0 }));
-}
-
-/** EDF over weight classes: the next member of the class whose turn is due first. */
-function nextOf(classes: readonly WeightClass[]): Member {
-  let due = classes[0]!;
-  let dueAt = due.turn / due.weight;
-  for (let c = 1; c < classes.length; c++) {
-    const at = classes[c]!.turn / classes[c]!.weight;
-    if (at < dueAt) {
-      due = classes[c]!;
-      dueAt = at;
-    }
-  }
-  const member = due.members[due.cursor]!;
-  if (++due.cursor === due.members.length) {
-    due.cursor = 0;
-    due.turn += 1;
-  }
-  return member;
-}
-
-function firstDue(member: Member): number {
-  return 1 / member.effectiveWeight;
 }
 
 function poolOrder(_member: Member, index: number): number {
