@@ -81,6 +81,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private readonly tracker: HealthTracker;
   private readonly impl: AnyStrategy;
   private readonly builtin: BuiltinStrategy | undefined;
+  private readonly strategyName: string;
 
   private readonly byId = new Map<string, Member>();
   private list: Member[] = [];
@@ -126,11 +127,17 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     const health = parseHealthOptions(o.health);
     this.impl = createStrategy(o.strategy as BalancerOptions['strategy'], this);
     this.builtin = isBuiltin(this.impl) ? this.impl : undefined;
+    // Read once: a custom strategy's name is optional in JavaScript, and the snapshot needs one.
+    this.strategyName = typeof this.impl.name === 'string' ? this.impl.name : 'custom';
     this.state = { key: undefined, now: 0, isPool: true, random: this.random };
 
     const now = readClock(this.clock, o.clock);
     this.tracker = new HealthTracker(health, this, now);
-    this.candidates = new CandidatePool(this, (members) => this.tracker.buildPool(members));
+    this.candidates = new CandidatePool(
+      this,
+      (members) => this.tracker.buildPool(members),
+      () => this.tracker.announcePanic(),
+    );
     const instances = o.instances ?? [];
     const length = readLength(instances, 'instances');
     if (length === undefined)
@@ -150,7 +157,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   get strategy(): string {
-    return this.impl.name;
+    return this.strategyName;
   }
 
   members(): readonly Member[] {
@@ -455,7 +462,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     try {
       chosen = this.impl.pick(candidates, this.state);
     } catch (error) {
-      throw new BallastError('BALLAST_STRATEGY_ERROR', `Strategy "${this.impl.name}" threw`, {
+      throw new BallastError('BALLAST_STRATEGY_ERROR', `Strategy "${this.strategyName}" threw`, {
         cause: error,
       });
     }
@@ -463,7 +470,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     if (!(chosen instanceof Member) || !candidates.includes(chosen)) {
       throw new BallastError(
         'BALLAST_STRATEGY_ERROR',
-        `Strategy "${this.impl.name}" returned something that is not one of the candidates`,
+        `Strategy "${this.strategyName}" returned something that is not one of the candidates`,
       );
     }
     return chosen;

@@ -13,7 +13,11 @@ const MAX_ZONE_LENGTH = 128;
 const MAX_METADATA_KEYS = 64;
 const MAX_METADATA_KEY_LENGTH = 128;
 const MAX_METADATA_VALUE_LENGTH = 1024;
-/** Weights above this carry no extra meaning and only invite float trouble. */
+/**
+ * Weights beyond these bounds carry no extra meaning and only invite float trouble: below about
+ * 1e-308, 1 / weight (a scheduler's deadline) is Infinity, and every deadline ties.
+ */
+const MIN_WEIGHT = 1e-6;
 const MAX_WEIGHT = 1e6;
 const INSTANCE_KEYS = new Set(['id', 'url', 'weight', 'zone', 'metadata', 'priority']);
 /** Priority tiers beyond this carry no extra meaning (DNS SRV priorities are 16-bit). */
@@ -112,8 +116,8 @@ export function parsePatch(input: InstancePatch, field: string): InstancePatch {
 }
 
 export function parseWeight(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_WEIGHT) {
-    throw new InvalidConfigError(field, value, `expected a finite number > 0 and <= ${MAX_WEIGHT}`);
+  if (typeof value !== 'number' || !(value >= MIN_WEIGHT && value <= MAX_WEIGHT)) {
+    throw new InvalidConfigError(field, value, `expected a number from ${MIN_WEIGHT} to ${MAX_WEIGHT}`);
   }
   return value;
 }

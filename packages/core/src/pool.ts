@@ -29,6 +29,8 @@ export class CandidatePool {
   constructor(
     private readonly host: PoolHost,
     private readonly filter: (members: readonly Member[]) => Member[],
+    /** Announces what the filter found (a panic change) once the new pool is in place. */
+    private readonly announce: () => void = () => {},
   ) {}
 
   /** A member joined, left, or changed state or weight: derive the candidates again. */
@@ -75,6 +77,7 @@ export class CandidatePool {
     }
     this.eligible = this.filter(this.tiered ? activeTier(members) : members);
     this.subsets.clear();
+    this.announce();
   }
 }
 

@@ -1,4 +1,11 @@
-import { BallastError, createBalancer, InvalidConfigError, seededRandom, type Strategy } from '../src';
+import {
+  BallastError,
+  createBalancer,
+  InvalidConfigError,
+  seededRandom,
+  type Instance,
+  type Strategy,
+} from '../src';
 import { manualClock, pool, sequence, testBalancer } from './helpers';
 
 function recordingLogger() {
@@ -281,6 +288,30 @@ describe('events', () => {
     expect(sequence(balancer, 12)).not.toContain('i0');
   });
 
+  it('a pick from a panic listener gets the new pool, never the instance just ejected', () => {
+    // `panic` was emitted while the pool was rebuilt, before the new pool replaced the old one,
+    // so a pick from its listener read the old pool, ejected instance included.
+    const { balancer } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(3),
+      health: { slowStart: false, panicThreshold: 1 },
+    });
+    const picked: string[] = [];
+    balancer.on('panic', (e) => {
+      if (!e.active) return;
+      for (let i = 0; i < 3; i++) {
+        const lease = balancer.pick();
+        picked.push(`${lease.instance.id} ${lease.instance.state}`);
+        lease.release({ ok: true, latencyMs: 1 });
+      }
+    });
+    for (let i = 0; i < 5; i++) balancer.pick({ exclude: ['i0', 'i2'] }).release({ ok: false, latencyMs: 1 });
+    expect(balancer.get('i1')!.state).toBe('ejected');
+    balancer.pick().release({ ok: true, latencyMs: 1 });
+    expect(picked).toHaveLength(3);
+    expect(picked.filter((p) => p.endsWith('ejected'))).toEqual([]);
+  });
+
   it('reports a state change made without a pick: panic from checks, a return from ejection', () => {
     // Active checks and ejection deadlines change state between picks; the `panic` and `restore`
     // events and the snapshot waited for the next pick, so an idle service looked fine, or
@@ -358,6 +389,17 @@ describe('custom strategies and lifecycle', () => {
     expect(balancer.strategy).toBe('last');
     expect(sequence(balancer, 3)).toEqual(['i2', 'i2', 'i2']);
     expect(balancer.pick({ exclude: ['i2'] }).instance.id).toBe('i1');
+  });
+
+  it('names a custom strategy given without a name (JavaScript) "custom", in its snapshot too', () => {
+    const unnamed = { pick: (candidates: readonly Instance[]) => candidates[0] } as unknown as Strategy;
+    const { balancer } = testBalancer({ strategy: unnamed, instances: pool(2) });
+    expect(balancer.pick().instance.id).toBe('i0');
+    expect(balancer.strategy).toBe('custom');
+    expect(JSON.parse(JSON.stringify(balancer.snapshot()))).toMatchObject({
+      strategy: 'custom',
+      activeStrategy: 'custom',
+    });
   });
 
   it('rejects a custom strategy that returns a stranger, and wraps one that throws', () => {

@@ -152,7 +152,7 @@ const weightPart = mostly(
     fc.oneof(
       fc.double({ min: 1e-6, max: 1e6, noNaN: true }),
       fc.integer({ min: 1, max: 100 }),
-      fc.constantFrom(Number.MIN_VALUE, 1e6),
+      fc.constantFrom(1e-6, 1e6),
     ),
   ),
   invalid(
@@ -160,6 +160,8 @@ const weightPart = mostly(
       fc.constantFrom(
         0,
         -0,
+        Number.MIN_VALUE,
+        1e-7,
         -1,
         -1e6,
         1e6 + 1,
@@ -735,6 +737,7 @@ const TABLE: ReadonlyArray<readonly [string, unknown, string]> = [
   ],
   ['weight zero', { instances: [A, { url: B, weight: 0 }] }, 'instances[1].weight'],
   ['weight huge', { instances: [A, { url: B, weight: 1e7 }] }, 'instances[1].weight'],
+  ['weight tiny', { instances: [A, { url: B, weight: 1e-309 }] }, 'instances[1].weight'],
   ['weight a string', { instances: [A, { url: B, weight: '2' }] }, 'instances[1].weight'],
   ['url ftp:', { instances: ['ftp://10.0.0.1/'] }, 'instances[0].url'],
   ['url relative', { instances: [{ url: 'api/v1' }] }, 'instances[0].url'],

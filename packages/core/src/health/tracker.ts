@@ -56,6 +56,8 @@ export class HealthTracker {
   /** The next time `maintain()` has work: a tick or an ejection ending. */
   nextDueAt = 0;
   panic = false;
+  /** A panic change found by `buildPool`, not yet announced (see `announcePanic`). */
+  private panicChange: { healthy: number; total: number } | undefined;
 
   private readonly tickMs: number = 0;
   private nextTickAt = 0;
@@ -181,17 +183,7 @@ export class HealthTracker {
     const panic = members.length > 0 && pool.length < this.config.panicThreshold * members.length;
     if (panic !== this.panic) {
       this.panic = panic;
-      const { service, events, logger } = this.host;
-      events.emit('panic', { service, active: panic, healthy: pool.length, total: members.length });
-      logger[panic ? 'warn' : 'info'](
-        {
-          service,
-          reason: panic ? 'too-few-healthy' : 'enough-healthy',
-          healthy: pool.length,
-          total: members.length,
-        },
-        panic ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over',
-      );
+      this.panicChange = { healthy: pool.length, total: members.length };
     }
     if (!panic) return pool;
     if (this.config.failOnPanic) {
@@ -204,6 +196,23 @@ export class HealthTracker {
       if (m.eligible) all.push(m);
     }
     return all;
+  }
+
+  /**
+   * Emits and logs the panic change the last `buildPool` found. Called once the pool it built is
+   * in place: a listener that picks must get the new pool, never the one before the change.
+   */
+  announcePanic(): void {
+    const change = this.panicChange;
+    if (change === undefined) return;
+    this.panicChange = undefined;
+    const { service, events, logger } = this.host;
+    const active = this.panic;
+    events.emit('panic', { service, active, ...change });
+    logger[active ? 'warn' : 'info'](
+      { service, reason: active ? 'too-few-healthy' : 'enough-healthy', ...change },
+      active ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over',
+    );
   }
 
   /** Periodic and deadline work, run from `pick()` when `now >= nextDueAt`. */
