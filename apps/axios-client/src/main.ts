@@ -7,15 +7,19 @@
 //                     (users-3) dies for 6 s every 15 s, to show the failover
 //   --count N         stop after N requests (default: run until Ctrl-C)
 import process from 'node:process';
-import { parseArgs } from 'node:util';
 
 import { balancerOf, withBalancer } from '@ballast/axios';
 import axios, { isAxiosError } from 'axios';
 
-import { servicesFromEnv } from '../../upstream/src';
+import { parseFlags, servicesFromEnv } from '../../upstream/src';
 
-const { values } = parseArgs({ options: { count: { type: 'string' } } });
+/** A missing value, an unknown flag or a count that is not a positive integer: one line, exit 1. */
+const values = parseFlags('axios-client', ['count']);
 const limit = values.count === undefined ? Infinity : Number(values.count);
+if (!(Number.isSafeInteger(limit) && limit > 0) && limit !== Infinity) {
+  console.error(`axios-client: --count must be a positive integer, got "${values.count}"`);
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
   const { services, started } = await servicesFromEnv(['users'], process.env, 3);

@@ -1,7 +1,14 @@
 import http from 'node:http';
 import path from 'node:path';
 
-import { closeServer, listen, startProcess, startUpstreams, type Upstream } from '@ballast/testing';
+import {
+  closeServer,
+  listen,
+  runToExit,
+  startProcess,
+  startUpstreams,
+  type Upstream,
+} from '@ballast/testing';
 
 let upstreams: Upstream[] = [];
 afterEach(async () => {
@@ -27,3 +34,22 @@ test('the axios worker fails over from a dead instance, reports it ejected, and 
   expect(out).toContain(`${deadUrl.replace('http://127.0.0.1:', ':')} ejected`);
   expect(upstreams[0]!.count() + upstreams[1]!.count()).toBe(30);
 }, 40_000);
+
+describe('a bad flag stops the worker with one clear line, not a stack trace or an endless run', () => {
+  test.each([
+    [['--bogus'], /^axios-client: .*--bogus/m],
+    [['--count'], /^axios-client: .*--count/m],
+    [['--count', 'abc'], /^axios-client: --count must be a positive integer, got "abc"/m],
+    [['--count', '-3'], /^axios-client: .*(--count|-3)/m],
+    [['--count', '0'], /^axios-client: --count must be a positive integer, got "0"/m],
+  ])(
+    '%j',
+    (args, message) => {
+      const { status, output } = runToExit(path.join(__dirname, '../src/main.ts'), { args });
+      expect(status).toBe(1);
+      expect(output).toMatch(message);
+      expect(output).not.toMatch(/^\s+at /m);
+    },
+    30_000,
+  );
+});

@@ -14,8 +14,8 @@ import process from 'node:process';
 import type { InstanceConfig, StrategyName } from '@ballast/core';
 import type { StatusSnapshot } from '@ballast/node';
 
-import { lineLogger, parseFlags, startUpstream, type DemoUpstream } from '../../upstream/src';
-import { summaryLines } from './summary';
+import { envValue, lineLogger, parseFlags, startUpstream, type DemoUpstream } from '../../upstream/src';
+import { liveSummary, summaryLines } from './summary';
 
 const ADAPTERS = ['express', 'koa', 'nest'] as const;
 type Adapter = (typeof ADAPTERS)[number];
@@ -42,10 +42,10 @@ const GATEWAYS: Record<Adapter, () => { startGateway: StartGateway }> = {
 
 /** The flags; a missing value or an unknown flag ends the demo with one line, not a stack trace. */
 const values = parseFlags('demo', ['adapter', 'strategy', 'port', 'rate']);
-const adapter = (values.adapter ?? process.env.BALLAST_ADAPTER ?? 'express') as Adapter;
-const strategy = (values.strategy ?? process.env.BALLAST_STRATEGY) as StrategyName | undefined;
-const wantedPort = Number(values.port ?? process.env.PORT ?? 3000);
-const rate = Number(values.rate ?? process.env.DEMO_RATE ?? 20);
+const adapter = (values.adapter ?? envValue('BALLAST_ADAPTER') ?? 'express') as Adapter;
+const strategy = (values.strategy ?? envValue('BALLAST_STRATEGY')) as StrategyName | undefined;
+const wantedPort = Number(values.port ?? envValue('PORT') ?? 3000);
+const rate = Number(values.rate ?? envValue('DEMO_RATE') ?? 20);
 
 /** The four demo upstreams; `phoenix` dies for 10 s every 30 s. */
 async function startUpstreams(): Promise<DemoUpstream[]> {
@@ -57,6 +57,13 @@ async function startUpstreams(): Promise<DemoUpstream[]> {
   ]);
 }
 
+// The live summary: redrawn in place on a terminal, printed every 5 s otherwise.
+const live = liveSummary({
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  tty: process.stdout.isTTY === true,
+});
+
 async function startGateway(
   start: StartGateway,
   instances: InstanceConfig[],
@@ -65,7 +72,7 @@ async function startGateway(
     services: { users: instances, orders: instances },
     strategy,
     // State changes (ejections, restorations, strategy switches) print above the summary.
-    logger: lineLogger('warn'),
+    logger: lineLogger('warn', (line) => live.log(line)),
   };
   try {
     return { gateway: await start({ ...options, port: wantedPort }), busy: false };
@@ -125,20 +132,13 @@ Gateway listening on ${gateway.url}
 Ctrl-C stops everything.
 `);
 
-  // The live summary: redrawn in place on a terminal, printed every 5 s otherwise.
   const tty = process.stdout.isTTY;
-  let drawn = 0;
   let ticks = 0;
   const summary = setInterval(() => {
     ticks += 1;
     if (!tty && ticks % 5 !== 0) return;
     fetchSnapshot(gateway.url).then(
-      (snapshot) => {
-        const lines = summaryLines(snapshot, 'users');
-        if (tty && drawn > 0) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
-        process.stdout.write(`${lines.join('\n')}\n`);
-        drawn = tty ? lines.length : 0;
-      },
+      (snapshot) => live.draw(summaryLines(snapshot, 'users')),
       () => {},
     );
   }, 1_000);

@@ -25,3 +25,38 @@ export function summaryLines(snapshot: StatusSnapshot, service: string): string[
     }),
   ];
 }
+
+/** Where the live summary writes: the terminal's stdout and stderr, or anything shaped like them. */
+export interface Screen {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** A terminal: the summary is redrawn in place; otherwise each one is printed below the last. */
+  readonly tty: boolean;
+}
+
+/**
+ * The demo's terminal: a summary redrawn in place, with log lines (ejections, restorations,
+ * strategy switches) printed above it. A log line first erases the summary, so the next redraw
+ * starts below the log line instead of moving up over it and erasing it.
+ */
+export function liveSummary(screen: Screen): {
+  draw(lines: readonly string[]): void;
+  log(line: string): void;
+} {
+  let drawn = 0;
+  const erase = () => {
+    if (screen.tty && drawn > 0) screen.out(`\x1b[${drawn}F\x1b[J`);
+    drawn = 0;
+  };
+  return {
+    draw(lines) {
+      erase();
+      screen.out(`${lines.join('\n')}\n`);
+      if (screen.tty) drawn = lines.length;
+    },
+    log(line) {
+      erase();
+      screen.err(line);
+    },
+  };
+}

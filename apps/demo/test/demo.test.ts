@@ -18,14 +18,17 @@ describe.each([
     const busy = new URL(await listen(squatter)).port;
     const demo = await startProcess(DEMO, {
       args: [...args, '--rate', '40'],
-      env: { PORT: busy },
+      // An empty variable counts as unset: the default strategy, not an error.
+      env: { PORT: busy, BALLAST_STRATEGY: '', DEMO_RATE: '' },
       ready: /Gateway listening on (http:\/\/\S+)/,
       timeoutMs: 30_000,
     });
     try {
       const url = demo.match;
       expect(demo.output()).toContain(`Port ${busy} is busy`);
-      expect(demo.output()).toContain(`Ballast demo: ${adapter} gateway`);
+      expect(demo.output()).toContain(
+        `Ballast demo: ${adapter} gateway, strategy adaptive (default), 40 req/s`,
+      );
 
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => request(`${url}/users/${i}`)));
       for (const res of answers) {

@@ -1,13 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+
+import { runToExit } from '@ballast/testing';
 
 const DEMO = path.join(__dirname, '..', 'index.mjs');
 
 /** Runs `npm start -- ...args` as npm does (node apps/demo/index.mjs), to its exit. */
-function demo(args: string[]): { status: number | null; output: string } {
-  const run = spawnSync(process.execPath, [DEMO, ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { status: run.status, output: `${run.stdout}${run.stderr}` };
-}
+const demo = (args: string[]) => runToExit(DEMO, { args, timeoutMs: 30_000 });
 
 describe('a bad flag stops the demo with one clear line, not a stack trace', () => {
   test.each([

@@ -10,15 +10,15 @@ import { etcdDiscovery } from '@ballast/etcd';
 import { balancer, status } from '@ballast/express';
 import express from 'express';
 
-import { closeServer, hosts, listen, onStop, run, service } from './common';
+import { closeServer, envValue, hosts, listen, onStop, run, service } from './common';
 
-run(async () => {
+run('gateway', async () => {
   const proxy = balancer({ service, discovery: etcdDiscovery({ hosts, service }) });
   const app = express();
   app.use('/ballast', status(proxy)); // the live status page, and /ballast/snapshot.json
   app.use(proxy);
   const gateway = http.createServer(app);
-  const url = await listen(gateway, Number(process.env.PORT ?? 3000));
+  const url = await listen(gateway, Number(envValue('PORT') ?? 3000));
   console.log(`Gateway listening on ${url}, balancing "${service}" from etcd at ${hosts}
 Try: curl ${url}/hello     open ${url}/ballast/ (status page)`);
 

@@ -7,22 +7,22 @@ import http from 'node:http';
 
 import { registerInstance } from '@ballast/etcd';
 
-import { closeServer, hosts, listen, onStop, run, service } from './common';
+import { closeServer, envValue, hosts, listen, onStop, run, service } from './common';
 
-run(async () => {
-  const id = process.env.ID ?? `hello-${process.pid}`;
+run('service', async () => {
+  const id = envValue('ID') ?? `hello-${process.pid}`;
   const server = http.createServer((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(`${JSON.stringify({ instance: id, path: req.url })}\n`);
   });
-  const url = await listen(server, Number(process.env.PORT ?? 0));
+  const url = await listen(server, Number(envValue('PORT') ?? 0));
 
   const registration = await registerInstance({
     hosts,
     service,
     instance: { id, url, metadata: { pid: String(process.pid) } },
-    ttlSeconds: Number(process.env.TTL_SECONDS ?? 5),
+    ttlSeconds: Number(envValue('TTL_SECONDS') ?? 5),
   });
   console.log(`Registered ${id} at ${url} as ${registration.key} in ${hosts}`);
 

@@ -1,7 +1,17 @@
+import http from 'node:http';
 import path from 'node:path';
 
 import type { StatusSnapshot } from '@ballast/node';
-import { request, startEtcd, startProcess, type Etcd, type StartedProcess } from '@ballast/testing';
+import {
+  closeServer,
+  listen,
+  request,
+  runToExit,
+  startEtcd,
+  startProcess,
+  type Etcd,
+  type StartedProcess,
+} from '@ballast/testing';
 
 // Smoke test of the example: a real etcd (Debian package etcd-server), two service processes
 // that register themselves, and the gateway process that discovers them.
@@ -73,3 +83,38 @@ test('services register themselves in etcd and the gateway balances over them', 
   expect(await one.stop()).toBe(0);
   expect(gateway.output()).toContain('Stopped.');
 }, 60_000);
+
+describe('a startup error ends the example with one line and exit code 1, not a hang', () => {
+  const runEntry = (entry: string, env: NodeJS.ProcessEnv) =>
+    runToExit(path.join(SRC, entry), {
+      env: { ETCD_URL: etcd.url, SERVICE: 'hello', ...env },
+      timeoutMs: 15_000,
+    });
+
+  test.each([
+    ['service.ts', { TTL_SECONDS: 'abc' }, /^service: .*ttlSeconds/m],
+    ['service.ts', { ETCD_URL: 'http://127.0.0.1:1', TTL_SECONDS: '1' }, /^service: /m],
+    ['gateway.ts', { PORT: 'abc' }, /^gateway: .*(port|PORT)/m],
+  ])(
+    '%s with %j',
+    (entry, env, message) => {
+      const { status, output } = runEntry(entry, env);
+      expect(status).toBe(1);
+      expect(output).toMatch(message);
+      expect(output).not.toMatch(/^\s+at /m);
+    },
+    30_000,
+  );
+
+  test('gateway.ts on a busy port', async () => {
+    const squatter = http.createServer();
+    const { port } = new URL(await listen(squatter));
+    try {
+      const { status, output } = runEntry('gateway.ts', { PORT: port });
+      expect(status).toBe(1);
+      expect(output).toMatch(/^gateway: .*EADDRINUSE/m);
+    } finally {
+      await closeServer(squatter);
+    }
+  }, 30_000);
+});

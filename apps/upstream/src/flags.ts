@@ -18,3 +18,12 @@ export function parseFlags<const T extends string>(
     return process.exit(1);
   }
 }
+
+/**
+ * An environment variable of the examples; an empty one (`PORT=`) counts as unset, as `@ballast/node`
+ * reads `BALLAST_INSTANCES`: it means "no value", not a value to reject or a port 0.
+ */
+export function envValue(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}

@@ -1,10 +1,11 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import type { Balancer, InstanceInput, Logger, StrategyName } from '@ballast/core';
 
 import type { LineLogger } from './log';
 import { lineLogger } from './log';
+import { envValue } from './flags';
 import { servicesFromEnv, type Services } from './services';
 
 /**
@@ -26,9 +27,9 @@ export async function runGateway(
     const { services, started } = await servicesFromEnv(['users', 'orders']);
     const gateway = await start({
       services,
-      strategy: process.env.BALLAST_STRATEGY,
-      port: Number(process.env.PORT ?? 3000),
-      statusToken: process.env.STATUS_TOKEN,
+      strategy: envValue('BALLAST_STRATEGY'),
+      port: Number(envValue('PORT') ?? 3000),
+      statusToken: envValue('STATUS_TOKEN'),
       logger: lineLogger('info'),
     });
     for (const upstream of started) console.log(`demo upstream ${upstream.name} on ${upstream.url}`);
@@ -71,9 +72,13 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** How long `close()` lets requests under way finish before it closes their connections. */
+const CLOSE_GRACE_MS = 2_000;
+
 /**
  * Listens with `server` and returns the running gateway, whose `close()` stops accepting, then
- * runs `cleanup` (status page, metrics, proxies).
+ * runs `cleanup` (status page, metrics, proxies). If it cannot listen, it runs `cleanup` and
+ * rejects with the listen error.
  */
 export async function serveGateway(
   server: http.Server,
@@ -86,14 +91,26 @@ export async function serveGateway(
   // (a load generator) never leaves its connection idle: once closing, each answer ends its
   // connection, and each that was already under way frees its own when it is done.
   let closing = false;
+  // Every socket, upgraded ones (WebSockets) included, which server.closeAllConnections() misses.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     if (closing) res.setHeader('connection', 'close');
     else res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    // A busy port: what startGateway built (health checks, pools, metrics) must not run on.
+    await cleanup();
+    throw err;
+  }
   const { port: actual } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${actual}`,
@@ -103,6 +120,10 @@ export async function serveGateway(
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // A client that holds a request half sent, or a WebSocket, would hold close() forever.
+        setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, CLOSE_GRACE_MS).unref();
       });
       await cleanup();
     },

@@ -7,5 +7,5 @@ export {
   type UpstreamOptions,
 } from './upstream';
 export { lineLogger, type LineLogger } from './log';
-export { parseFlags } from './flags';
+export { envValue, parseFlags } from './flags';
 export { runGateway, serveGateway, type GatewayOptions, type RunningGateway } from './gateway-main';

@@ -16,7 +16,7 @@ type Level = (typeof LEVELS)[number];
  */
 export function lineLogger(
   level: Level | 'silent' = 'info',
-  write = (line: string) => process.stderr.write(line),
+  write: (line: string) => unknown = (line) => process.stderr.write(line),
 ): LineLogger {
   const threshold = level === 'silent' ? LEVELS.length : LEVELS.indexOf(level);
   const at = (name: Level) => (obj: object, msg?: string) => {

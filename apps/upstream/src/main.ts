@@ -9,7 +9,7 @@
 //   --load L              LOAD          ORCA utilization: a number in [0, 1], "inflight" or "off"
 import process from 'node:process';
 
-import { parseFlags } from './flags';
+import { envValue, parseFlags } from './flags';
 import { startUpstream, type UpstreamOptions } from './upstream';
 
 /** The flags; a missing value or an unknown flag ends it with one line, not a stack trace. */
@@ -23,7 +23,8 @@ const values = parseFlags('upstream', [
   'load',
 ]);
 const env = process.env;
-const setting = (flag: string | undefined, variable: string): string | undefined => flag ?? env[variable];
+const setting = (flag: string | undefined, variable: string): string | undefined =>
+  flag ?? envValue(variable, env);
 const numeric = (flag: string | undefined, variable: string): number | undefined => {
   const raw = setting(flag, variable);
   return raw === undefined ? undefined : Number(raw);

@@ -42,5 +42,5 @@ export {
   type Dnsmasq,
   type Etcd,
 } from './registries';
-export { startProcess, type StartedProcess } from './process';
+export { runToExit, startProcess, type StartedProcess } from './process';
 export { testExampleGateway } from './example-gateway';

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 const REGISTER = path.resolve(__dirname, '../../../tools/sim/register.cjs');
@@ -61,4 +61,24 @@ export async function startProcess(
       return exited;
     },
   };
+}
+
+/**
+ * Runs an entry point as `startProcess` does, to its exit: its exit code (null if it had to be
+ * killed after `timeoutMs`, a hang) and what it printed, stdout then stderr.
+ */
+export function runToExit(
+  entry: string,
+  {
+    args = [],
+    env = {},
+    timeoutMs = 20_000,
+  }: { args?: readonly string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): { status: number | null; output: string } {
+  const run = spawnSync(process.execPath, ['-r', REGISTER, entry, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
