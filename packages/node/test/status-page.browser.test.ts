@@ -250,7 +250,10 @@ test('a balancer fed by discovery shows its source, and a failing source as a wa
 });
 
 test('a closed balancer is shown closed, serving nothing, not as it last served', async () => {
-  const balancer = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] });
+  const balancer = createBalancer({
+    service: 'users',
+    instances: ['http://127.0.0.1:1', 'http://127.0.0.1:2'],
+  });
   const handler = createStatusHandler(balancer);
   const status = await listen(handler);
   try {
