@@ -159,10 +159,15 @@ function targetTable({ targets }) {
     const close = t.pass ? t.low < t.atLeast : t.high >= t.atLeast;
     return `${t.pass ? 'pass' : '**FAIL**'}${close ? " (within the rounds' spread)" : ''}`;
   };
+  // Three decimals where two would print the target itself (1.00× against "no slower").
+  const ratio = (t) =>
+    t.value !== undefined && t.value.toFixed(2) === t.atLeast.toFixed(2) && t.value !== t.atLeast
+      ? `${t.value.toFixed(3)}×`
+      : times(t.value);
   const rows = targets.map((t) => [
     t.text,
     t.method,
-    times(t.value),
+    ratio(t),
     t.value === undefined ? '—' : `${times(t.low)} – ${times(t.high)}`,
     verdict(t),
   ]);
