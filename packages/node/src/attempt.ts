@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Balancer, Lease, Logger } from '@ballast/core';
 import type { Dispatcher } from 'undici';
 import type { DiagnosticsPublisher } from './diagnostics';
-import { AttemptTimeoutError } from './errors';
+import { AttemptTimeoutError, ClientTimeoutError } from './errors';
 import type { ProxyConfig } from './options';
 import type { Pools } from './pools';
 import type { RetryBudget } from './retry-budget';
@@ -31,6 +31,8 @@ export interface AttemptOwner {
   onData(attempt: Attempt, chunk: Buffer): void;
   onEnd(attempt: Attempt): void;
   onError(attempt: Attempt, error: Error): void;
+  /** Whether the request is still waiting for the client's body bytes (a slow upload). */
+  waitingForClient(): boolean;
   /** The upstream switched protocols (101); `socket` is now the owner's. */
   onUpgrade?(attempt: Attempt, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void;
 }
@@ -89,6 +91,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
     this.latencyMs = perf.now() - this.startedAt;
     return this.latencyMs;
+  }
+
+  /**
+   * `timeoutMs` ran out before the response headers: the upstream's fault, unless the upload was
+   * still waiting on the client, whose slowness says nothing about the instance.
+   */
+  timedOut(ms: number): void {
+    this.timer = undefined;
+    this.cancel(this.owner.waitingForClient() ? new ClientTimeoutError(ms) : new AttemptTimeoutError('headers', ms));
   }
 
   /**
@@ -187,5 +198,5 @@ function isLengthMismatch(error: Error): boolean {
 }
 
 function onTimeout(attempt: Attempt, ms: number): void {
-  attempt.cancel(new AttemptTimeoutError('headers', ms));
+  attempt.timedOut(ms);
 }

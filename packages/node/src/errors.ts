@@ -3,23 +3,30 @@ import { BallastError } from '@ballast/core';
 export { isConnectFailure } from '@ballast/core';
 
 /** The error codes a proxied request can end with, and the status each one answers. */
-export type ProxyErrorCode = 'BALLAST_UPSTREAM_ERROR' | 'BALLAST_UPSTREAM_TIMEOUT' | 'BALLAST_NO_INSTANCE';
+export type ProxyErrorCode =
+  | 'BALLAST_UPSTREAM_ERROR'
+  | 'BALLAST_UPSTREAM_TIMEOUT'
+  | 'BALLAST_NO_INSTANCE'
+  | 'BALLAST_CLIENT_TIMEOUT';
 
-const STATUS: Record<ProxyErrorCode, 502 | 503 | 504> = {
+const STATUS: Record<ProxyErrorCode, 408 | 502 | 503 | 504> = {
   BALLAST_UPSTREAM_ERROR: 502,
   BALLAST_UPSTREAM_TIMEOUT: 504,
   BALLAST_NO_INSTANCE: 503,
+  BALLAST_CLIENT_TIMEOUT: 408,
 };
 
 /**
  * Why the proxy could not get a response from an upstream: `BALLAST_UPSTREAM_ERROR` (502: refused,
  * reset, a broken response, a throwing hook), `BALLAST_UPSTREAM_TIMEOUT` (504: connect, headers
- * or idle timeout) or `BALLAST_NO_INSTANCE` (503: no instance eligible, with `retryAfterSeconds`).
+ * or idle timeout), `BALLAST_NO_INSTANCE` (503: no instance eligible, with `retryAfterSeconds`)
+ * or `BALLAST_CLIENT_TIMEOUT` (408: `timeoutMs` ran out while the proxy was still waiting for
+ * the client's request body, which is not the instance's fault).
  * `cause` carries the underlying error; `instance` the id of the last instance tried, if any.
  */
 export class ProxyError extends BallastError {
   declare readonly code: ProxyErrorCode;
-  readonly statusCode: 502 | 503 | 504;
+  readonly statusCode: 408 | 502 | 503 | 504;
   /** For 503: the `Retry-After` the proxy sends, in seconds. */
   readonly retryAfterSeconds: number | undefined;
   /** Id of the last instance tried, if one was picked. */
@@ -49,6 +56,15 @@ export class ProxyError extends BallastError {
 export const RETRY_AFTER_SECONDS = 5;
 
 /** Internal errors that mark why an attempt was abandoned; never shown to clients. */
+/** `timeoutMs` ran out while the upload was waiting on the client, not on the upstream. */
+export class ClientTimeoutError extends Error {
+  readonly code = 'BALLAST_CLIENT_TIMEOUT';
+  constructor(ms: number) {
+    super(`the client sent its request body too slowly: not all of it within ${ms} ms`);
+    this.name = 'ClientTimeoutError';
+  }
+}
+
 export class AttemptTimeoutError extends Error {
   readonly code = 'BALLAST_ATTEMPT_TIMEOUT';
   constructor(
@@ -100,6 +116,8 @@ export function isTimeout(error: unknown): boolean {
 export function toProxyError(error: unknown, instance: string | undefined): ProxyError {
   if (error instanceof ProxyError) return error;
   const ctx = { cause: error, instance };
+  if (error instanceof ClientTimeoutError)
+    return new ProxyError('BALLAST_CLIENT_TIMEOUT', 'The client sent its request body too slowly', ctx);
   if (isTimeout(error)) return new ProxyError('BALLAST_UPSTREAM_TIMEOUT', 'Upstream timed out', ctx);
   if (error instanceof HookError) return new ProxyError('BALLAST_UPSTREAM_ERROR', error.message, ctx);
   return new ProxyError('BALLAST_UPSTREAM_ERROR', 'Upstream request failed', ctx);

@@ -4,6 +4,7 @@ import type { Lease } from '@ballast/core';
 import { Attempt, Phase, type AttemptOwner, type Engine } from './attempt';
 import {
   ClientAbortError,
+  ClientTimeoutError,
   codeOf,
   HookError,
   isConnectFailure,
@@ -35,6 +36,7 @@ const FINAL_CODES = new Set([
   'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
   'BALLAST_HOOK_ERROR',
   'BALLAST_CLIENT_ABORTED',
+  'BALLAST_CLIENT_TIMEOUT',
 ]);
 
 /**
@@ -57,6 +59,8 @@ export abstract class Exchange implements AttemptOwner {
   private idempotent = false;
   private key: string | undefined;
   private pickError: unknown;
+  /** Runs while the receiver (client or caller) is full and the upstream body is paused. */
+  private stallTimer: NodeJS.Timeout | undefined;
   /** The protocol an upgrade exchange asks for (`websocket`). */
   protected upgrade: string | undefined;
   /**
@@ -365,6 +369,7 @@ export abstract class Exchange implements AttemptOwner {
       error === undefined ||
       error === this.aborted ||
       error instanceof HookError ||
+      error instanceof ClientTimeoutError ||
       REQUEST_FAULTS.has(codeOf(error) ?? '');
     const ok = neutral && status < 500;
     attempt.lease.release(
@@ -374,10 +379,56 @@ export abstract class Exchange implements AttemptOwner {
     );
   }
 
+  /**
+   * The receiver of the response (the client, or `forward()`'s caller) is full: the upstream body
+   * waits until it drains. If it stays full for `idleTimeoutMs`, it is given up (`stalled`), as
+   * NGINX's `send_timeout`: a client that stopped reading must not hold a lease and an upstream
+   * connection for as long as it keeps its socket open.
+   */
+  protected pauseUpstream(attempt: Attempt): void {
+    attempt.controller?.pause();
+    this.stallTimer ??= setTimeout(onStalled, this.engine.config.idleTimeoutMs, this);
+  }
+
+  /** The receiver wants more: the upstream body flows again. */
+  resumeUpstream(attempt = this.attempt): void {
+    this.clearStall();
+    attempt?.controller?.resume();
+  }
+
+  private clearStall(): void {
+    if (this.stallTimer === undefined) return;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  waitingForClient(): boolean {
+    return this.requestBody instanceof RequestBody && this.requestBody.waitingForClient;
+  }
+
+  /** Called when the receiver stayed full for `idleTimeoutMs`: end the response to it. */
+  protected abstract stalled(): void;
+
+  /** @internal */
+  giveUpStalled(): void {
+    this.stallTimer = undefined;
+    if (this.over) return;
+    this.engine.logger.debug(
+      { service: this.engine.balancer.service, instance: this.attempt?.lease.instance.id },
+      'ballast: the client stopped reading the response; closing it',
+    );
+    this.stalled();
+  }
+
   protected finish(): void {
     if (this.over) return;
     this.over = true;
+    this.clearStall();
     const body = this.requestBody;
     if (body instanceof RequestBody || body instanceof BufferedBody) body.dispose();
   }
+}
+
+function onStalled(exchange: Exchange): void {
+  exchange.giveUpStalled();
 }

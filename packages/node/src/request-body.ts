@@ -29,6 +29,14 @@ export class RequestBody {
     source.on('error', this.onError);
   }
 
+  /**
+   * Whether the current attempt is waiting for the client's bytes: it asked for more (the source
+   * flows) and the client has not sent them. Paused, it is the upstream that is not reading.
+   */
+  get waitingForClient(): boolean {
+    return this.current !== undefined && !this.ended && this.failed === undefined && !this.source.isPaused();
+  }
+
   /** Whether a new attempt can get the whole body. */
   get replayable(): boolean {
     return !this.consumed || this.chunks !== undefined;

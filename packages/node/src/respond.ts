@@ -6,7 +6,8 @@ import { Exchange } from './exchange';
 import { mergeEarlierHeaders } from './headers';
 import type { ForwardResponse, UpstreamResponse } from './types';
 
-const TEXT: Record<502 | 503 | 504, string> = {
+const TEXT: Record<408 | 502 | 503 | 504, string> = {
+  408: 'Request Timeout\n',
   502: 'Bad Gateway\n',
   503: 'Service Unavailable\n',
   504: 'Gateway Timeout\n',
@@ -83,7 +84,7 @@ export class ResponseExchange extends Exchange {
   };
 
   private readonly onDrain = (): void => {
-    this.attempt?.controller?.resume();
+    this.resumeUpstream();
   };
 
   protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
@@ -97,11 +98,16 @@ export class ResponseExchange extends Exchange {
   }
 
   protected write(attempt: Attempt, chunk: Buffer): void {
-    if (!this.res.write(chunk)) attempt.controller?.pause();
+    if (!this.res.write(chunk)) this.pauseUpstream(attempt);
   }
 
   protected end(): void {
     this.res.end();
+  }
+
+  protected stalled(): void {
+    // Its 'close' aborts the exchange as a client abort: the lease is not held against the instance.
+    this.res.destroy();
   }
 
   protected broken(attempt: Attempt, error: Error): void {
@@ -194,7 +200,12 @@ export class ForwardExchange extends Exchange {
 
   protected write(attempt: Attempt, chunk: Buffer): void {
     if (this.chunks !== undefined) this.chunks.push(chunk);
-    else if (!this.responseBody!.push(chunk)) attempt.controller?.pause();
+    else if (!this.responseBody!.push(chunk)) this.pauseUpstream(attempt);
+  }
+
+  protected stalled(): void {
+    // Destroying it aborts the exchange as a client abort, and the caller's pipe sees the error.
+    this.responseBody?.destroy(new Error(`the response was not read for ${this.engine.config.idleTimeoutMs} ms`));
   }
 
   protected end(): void {
@@ -243,7 +254,7 @@ class UpstreamBody extends Readable {
   }
 
   override _read(): void {
-    this.attempt.controller?.resume();
+    this.exchange.resumeUpstream(this.attempt);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -53,7 +53,7 @@ export class UpgradeExchange extends Exchange {
   };
 
   private readonly onDrain = (): void => {
-    this.attempt?.controller?.resume();
+    this.resumeUpstream();
   };
 
   onUpgrade(attempt: Attempt, statusCode: number, raw: IncomingHttpHeaders, upstream: Duplex): void {
@@ -113,11 +113,15 @@ export class UpgradeExchange extends Exchange {
   }
 
   protected write(attempt: Attempt, chunk: Buffer): void {
-    if (!this.socket.write(chunk)) attempt.controller?.pause();
+    if (!this.socket.write(chunk)) this.pauseUpstream(attempt);
   }
 
   protected end(): void {
     this.socket.end();
+  }
+
+  protected stalled(): void {
+    this.socket.destroy();
   }
 
   protected broken(): void {
