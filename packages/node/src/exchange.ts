@@ -12,7 +12,7 @@ import {
   RETRY_AFTER_SECONDS,
   toProxyError,
 } from './errors';
-import { parseLoadHeader, runResponseHook, stripResponseHeaders, upstreamPath } from './headers';
+import { loadOfResponse, runResponseHook, stripResponseHeaders, upstreamPath } from './headers';
 import { prepareRequest } from './prepare';
 import { BufferedBody, dispatchBody, RequestBody } from './request-body';
 import type { UpstreamRequest, UpstreamResponse } from './types';
@@ -231,19 +231,19 @@ export abstract class Exchange implements AttemptOwner {
   ): void {
     const latencyMs = attempt.stopClock();
     attempt.statusCode = statusCode;
+    // Every outcome carries the load the server reports, an overloaded one's 503 above all.
+    attempt.load = loadOfResponse(raw);
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) {
       // The answer is dropped only if another instance can be tried; otherwise it goes through.
       const lease = this.retryLease(attempt, undefined, `status ${statusCode}`);
       if (lease !== undefined) {
-        attempt.lease.release({ ok: false, status: statusCode, latencyMs });
+        attempt.lease.release({ ok: false, status: statusCode, latencyMs, load: attempt.load });
         attempt.discard();
         this.launch(lease);
         return;
       }
     }
     const headers = raw as Record<string, string | string[]>;
-    const metrics = headers['endpoint-load-metrics'];
-    if (metrics !== undefined) attempt.load = parseLoadHeader(Array.isArray(metrics) ? metrics[0] : metrics);
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
     const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);

@@ -1,6 +1,7 @@
 import {
   validateHeaderName,
   validateHeaderValue,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
@@ -273,4 +274,10 @@ export function parseLoadHeader(value: string | undefined): number | undefined {
     return load >= 0 && load <= 1 ? load : undefined;
   }
   return undefined;
+}
+
+/** The ORCA load a response's headers report (`endpoint-load-metrics`, the first if repeated). */
+export function loadOfResponse(headers: IncomingHttpHeaders): number | undefined {
+  const metrics = headers['endpoint-load-metrics'];
+  return metrics === undefined ? undefined : parseLoadHeader(Array.isArray(metrics) ? metrics[0] : metrics);
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Attempt, Engine } from './attempt';
 import { ClientAbortError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
 import { Exchange } from './exchange';
-import { runResponseHook, stripResponseHeaders } from './headers';
+import { loadOfResponse, runResponseHook, stripResponseHeaders } from './headers';
 import type { UpstreamResponse } from './types';
 
 /**
@@ -67,8 +67,9 @@ export class UpgradeExchange extends Exchange {
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
     const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);
+    const load = loadOfResponse(raw);
     if (refused !== undefined || socket.destroyed) {
-      lease.release({ ok: true, status: statusCode, latencyMs });
+      lease.release({ ok: true, status: statusCode, latencyMs, load });
       upstream.destroy();
       if (refused !== undefined) this.fail(toProxyError(refused, lease.instance.id));
       return;
@@ -86,7 +87,7 @@ export class UpgradeExchange extends Exchange {
       if (!open) return;
       open = false;
       tunnels.delete(close);
-      lease.release({ ok: true, status: statusCode, latencyMs });
+      lease.release({ ok: true, status: statusCode, latencyMs, load });
       socket.destroy();
       upstream.destroy();
     };

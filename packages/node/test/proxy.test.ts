@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { createBalancer, type BalancerEvents } from '@ballast/core';
+import type { Duplex } from 'node:stream';
+import { createBalancer, type BalancerEvents, type Outcome, type Strategy } from '@ballast/core';
 import { ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
 
@@ -530,6 +531,8 @@ describe('errors', () => {
 });
 
 describe('server-reported load', () => {
+  const first: Strategy = { name: 'first', pick: (candidates) => candidates[0] };
+
   it('passes the ORCA endpoint-load-metrics utilization to the balancer with the outcome', async () => {
     const upstream = await listen((_req, res) => {
       res.setHeader('endpoint-load-metrics', 'TEXT cpu_utilization=0.3, mem_utilization=0.9');
@@ -542,6 +545,77 @@ describe('server-reported load', () => {
     await send(url);
     await until(() => loads.length === 1);
     expect(loads).toEqual([0.3]);
+    balancer.close();
+  });
+  it('a 503 retried on another instance still reports its load: an overloaded server saying so', async () => {
+    const overloaded = await listen((_req, res) => {
+      res.statusCode = 503;
+      res.setHeader('endpoint-load-metrics', 'TEXT cpu_utilization=1');
+      res.end('busy');
+    });
+    const fine = await listen((_req, res) => {
+      res.setHeader('endpoint-load-metrics', 'TEXT cpu_utilization=0.2');
+      res.end('ok');
+    });
+    const balancer = createBalancer({
+      strategy: first,
+      instances: [
+        { id: 'overloaded', url: overloaded.url },
+        { id: 'fine', url: fine.url },
+      ],
+    });
+    const releases: { id: string; outcome: Outcome }[] = [];
+    balancer.on('release', (event) => releases.push({ id: event.instance.id, outcome: event.outcome }));
+    const { url } = await gateway(balancer, { retries: 1 });
+    const reply = await send(url);
+    expect(reply.text).toBe('ok');
+    await until(() => releases.length === 2);
+    const busy = releases.find((r) => r.id === 'overloaded')!;
+    expect(busy.outcome.status).toBe(503);
+    expect(busy.outcome.load).toBe(1);
+    balancer.close();
+  });
+
+  it("a WebSocket upstream's 101 carrying the header reports its load when the tunnel's lease is released", async () => {
+    const upstream = await listen((_req, res) => res.end());
+    upstream.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const key = String(req.headers['sec-websocket-key']);
+      const acceptKey = createHash('sha1')
+        .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest('base64');
+      socket.on('error', () => {});
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${acceptKey}\r\nendpoint-load-metrics: TEXT cpu_utilization=0.7\r\n\r\n`,
+      );
+      // Closes the tunnel at once, so the lease is released.
+      setTimeout(() => socket.destroy(), 20);
+    });
+    const balancer = createBalancer({ instances: [upstream.url] });
+    const outcomes: Outcome[] = [];
+    balancer.on('release', (event) => outcomes.push(event.outcome));
+    const { url } = await gateway(balancer);
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${url}/ws`, {
+        agent: false,
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'sec-websocket-version': '13',
+        },
+      });
+      req.on('upgrade', (_res, socket) => {
+        socket.on('error', () => {});
+        socket.on('close', () => resolve());
+      });
+      req.on('response', () => reject(new Error('no 101')));
+      req.on('error', reject);
+      req.end();
+    });
+    await until(() => outcomes.length === 1);
+    expect(outcomes[0]!.status).toBe(101);
+    expect(outcomes[0]!.load).toBe(0.7);
     balancer.close();
   });
 });
