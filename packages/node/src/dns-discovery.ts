@@ -167,8 +167,11 @@ async function lookup(
     const key = `${r.name}:${r.port}`;
     const byAddress = assignIds(key, found, ids.get(key));
     assigned.set(key, byAddress);
+    // The record's weight is the target's, shared by its addresses (RFC 2782 weighs servers, and
+    // a target with three addresses is one server, not three).
+    const weight = (r.weight > 0 ? r.weight : ZERO_WEIGHT) / found.length;
     for (const address of found) {
-      const one = instance(config, address, r.port, r.weight, r.priority);
+      const one = instance(config, address, r.port, weight, r.priority);
       list.push({ ...one, id: byAddress.get(address)!, metadata: { target: r.name } });
     }
   }
@@ -214,17 +217,27 @@ function noRecords(config: DnsConfig): Error {
   return Object.assign(new Error(`no ${config.type} records for ${config.name}`), { code: 'ENODATA' });
 }
 
+/**
+ * The addresses of an SRV target: IPv4, else IPv6. No address at all is a failed lookup (as
+ * `node:dns` reports it, ENODATA), never an empty list: the target keeps its last addresses.
+ */
 async function resolveHost(resolver: DnsResolver, host: string): Promise<string[]> {
   if (isIP(host) !== 0) return [host];
+  let v4: string[] | undefined;
+  let failure: unknown;
   try {
-    return await resolver.resolve4(host);
+    v4 = await resolver.resolve4(host);
+    if (v4.length > 0) return v4;
   } catch (error) {
-    try {
-      return await resolver.resolve6(host);
-    } catch {
-      throw error;
-    }
+    failure = error;
   }
+  try {
+    const v6 = await resolver.resolve6(host);
+    if (v6.length > 0) return v6;
+  } catch {
+    // The IPv4 failure, if there was one, says more.
+  }
+  throw failure ?? Object.assign(new Error(`no A or AAAA records for ${host}`), { code: 'ENODATA' });
 }
 
 function instance(

@@ -356,7 +356,7 @@ describe('dnsDiscovery lifecycle and options', () => {
   });
 });
 
-describe('dnsDiscovery with a resolver that answers an empty list', () => {
+describe('dnsDiscovery with a scripted resolver', () => {
   it.each(['A', 'SRV'] as const)(
     'keeps the last good list on an empty %s answer, as on ENODATA',
     async (type) => {
@@ -394,4 +394,66 @@ describe('dnsDiscovery with a resolver that answers an empty list', () => {
       }
     },
   );
+
+  it('keeps the last good list when an SRV target resolves to an empty list', async () => {
+    let empty = false;
+    let lookups = 0;
+    const resolver = {
+      resolveSrv: () => Promise.resolve([{ name: 'a.svc.test', port: 8080, priority: 0, weight: 1 }]),
+      resolve4: () => {
+        lookups += 1;
+        return Promise.resolve(empty ? [] : ['127.0.0.1']);
+      },
+      resolve6: () => Promise.resolve([]),
+    } as unknown as DnsResolver;
+    const balancer = createBalancer({
+      discovery: dnsDiscovery({ name: '_http._tcp.users.test', resolver, intervalMs: 10 }),
+    });
+    try {
+      await until(() => balancer.instances().length === 1, 2_000, 'the first list');
+      empty = true;
+      const after = lookups;
+      await until(() => lookups >= after + 3, 2_000, 'empty answers');
+      expect(balancer.instances().map((i) => i.url)).toEqual(['http://127.0.0.1:8080/']);
+    } finally {
+      balancer.close();
+    }
+  });
+
+  it("shares an SRV record's weight among its target's addresses (RFC 2782 weighs targets)", async () => {
+    const resolver = {
+      resolveSrv: () =>
+        Promise.resolve([
+          { name: 'a.svc.test', port: 8080, priority: 0, weight: 10 },
+          { name: 'b.svc.test', port: 8080, priority: 0, weight: 10 },
+          { name: 'c.svc.test', port: 8080, priority: 0, weight: 0 },
+        ]),
+      resolve4: (host: string) =>
+        Promise.resolve(
+          host === 'a.svc.test'
+            ? ['127.0.0.1', '127.0.0.2', '127.0.0.3']
+            : host === 'b.svc.test'
+              ? ['127.0.0.4']
+              : ['127.0.0.5', '127.0.0.6'],
+        ),
+      resolve6: () => Promise.reject(new Error('no AAAA')),
+    } as unknown as DnsResolver;
+    const balancer = createBalancer({
+      discovery: dnsDiscovery({ name: '_http._tcp.users.test', resolver, intervalMs: 10_000 }),
+    });
+    try {
+      await until(() => balancer.instances().length === 6, 2_000, 'the list');
+      const share = (target: string) =>
+        balancer
+          .instances()
+          .filter((i) => i.metadata.target === target)
+          .map((i) => i.weight);
+      expect(share('a.svc.test')).toEqual([10 / 3, 10 / 3, 10 / 3]);
+      expect(share('b.svc.test')).toEqual([10]);
+      // Weight 0, RFC 2782's "very small chance", shared too.
+      expect(share('c.svc.test')).toEqual([0.005, 0.005]);
+    } finally {
+      balancer.close();
+    }
+  });
 });
