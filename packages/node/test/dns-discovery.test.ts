@@ -357,57 +357,31 @@ describe('dnsDiscovery lifecycle and options', () => {
 });
 
 describe('dnsDiscovery with a scripted resolver', () => {
-  it.each(['A', 'SRV'] as const)(
-    'keeps the last good list on an empty %s answer, as on ENODATA',
-    async (type) => {
-      let empty = false;
-      let lookups = 0;
-      const answer = <T>(records: T[]): Promise<T[]> => {
-        lookups += 1;
-        return Promise.resolve(empty ? [] : records);
-      };
-      // Only what the lookups call, in node:dns's shapes (its overloads are more than a stub needs).
-      const resolver = {
-        resolve4: () => answer(['127.0.0.1']),
-        resolve6: () => Promise.reject(new Error('no AAAA')),
-        resolveSrv: () => answer([{ name: '127.0.0.1', port: 8080, priority: 0, weight: 1 }]),
-      } as unknown as DnsResolver;
-      const balancer = createBalancer({
-        discovery: dnsDiscovery({
-          name: 'users.test',
-          type,
-          // SRV targets kept as names: nothing but the empty answer stands between it and the pool.
-          ...(type === 'A' ? { port: 8080 } : { resolveTargets: false }),
-          resolver,
-          intervalMs: 10,
-        }),
-      });
-      try {
-        await until(() => balancer.instances().length === 1, 2_000, 'the first list');
-        empty = true;
-        const after = lookups;
-        await until(() => lookups >= after + 3, 2_000, 'empty answers');
-        expect(balancer.instances().map((i) => i.url)).toEqual(['http://127.0.0.1:8080/']);
-        expect(balancer.snapshot().discovery).toMatchObject({ state: 'failing' });
-      } finally {
-        balancer.close();
-      }
-    },
-  );
-
-  it('keeps the last good list when an SRV target resolves to an empty list', async () => {
+  it.each([
+    ['an empty A answer', 'A', { type: 'A', port: 8080 }],
+    // SRV targets kept as names: nothing but the empty answer stands between it and the pool.
+    ['an empty SRV answer', 'SRV', { resolveTargets: false }],
+    ['an SRV target resolving to an empty list', 'A', {}],
+  ] as const)('keeps the last good list on %s, as on ENODATA', async (_case, emptied, options) => {
     let empty = false;
     let lookups = 0;
+    const answer = <T>(type: string, records: T[]): Promise<T[]> => {
+      if (type !== emptied) return Promise.resolve(records);
+      lookups += 1;
+      return Promise.resolve(empty ? [] : records);
+    };
+    // Only what the lookups call, in node:dns's shapes (its overloads are more than a stub needs).
     const resolver = {
-      resolveSrv: () => Promise.resolve([{ name: 'a.svc.test', port: 8080, priority: 0, weight: 1 }]),
-      resolve4: () => {
-        lookups += 1;
-        return Promise.resolve(empty ? [] : ['127.0.0.1']);
-      },
+      resolve4: () => answer('A', ['127.0.0.1']),
       resolve6: () => Promise.resolve([]),
+      resolveSrv: () => answer('SRV', [{ name: '127.0.0.1', port: 8080, priority: 0, weight: 1 }]),
     } as unknown as DnsResolver;
+    // A name, not an address, so that an SRV target is looked up.
+    if (emptied === 'A' && !('type' in options))
+      resolver.resolveSrv = () =>
+        Promise.resolve([{ name: 'a.svc.test', port: 8080, priority: 0, weight: 1 }]) as never;
     const balancer = createBalancer({
-      discovery: dnsDiscovery({ name: '_http._tcp.users.test', resolver, intervalMs: 10 }),
+      discovery: dnsDiscovery({ name: 'users.test', ...options, resolver, intervalMs: 10 }),
     });
     try {
       await until(() => balancer.instances().length === 1, 2_000, 'the first list');
@@ -415,6 +389,7 @@ describe('dnsDiscovery with a scripted resolver', () => {
       const after = lookups;
       await until(() => lookups >= after + 3, 2_000, 'empty answers');
       expect(balancer.instances().map((i) => i.url)).toEqual(['http://127.0.0.1:8080/']);
+      expect(balancer.snapshot().discovery).toMatchObject({ state: 'failing' });
     } finally {
       balancer.close();
     }
