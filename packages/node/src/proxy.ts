@@ -11,6 +11,7 @@ import type { Engine } from './attempt';
 import { acquireDiagnostics } from './diagnostics';
 import { ejectClosingEarly } from './early-close';
 import { ProxyError } from './errors';
+import { hasBody } from './headers';
 import { HealthChecker } from './health-check';
 import { parseProxyOptions } from './options';
 import { Pools } from './pools';
@@ -18,7 +19,7 @@ import { ForwardExchange, ResponseExchange, respondError } from './respond';
 import { RetryBudget } from './retry-budget';
 import { isBalancer } from './target';
 import type { ForwardOptions, ForwardResponse, ProxyHandler, ProxyOptions } from './types';
-import { UpgradeExchange, writeError } from './upgrade';
+import { UpgradeExchange, writeError, writeStatus } from './upgrade';
 
 const EMPTY = Buffer.alloc(0);
 const perf = performance;
@@ -93,6 +94,16 @@ export function createProxy(
   };
 
   const upgrade = function ballastUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands the bytes after an upgrade request's head over in `head`, never through `req`:
+    // a body would reach the upstream as the new protocol's first bytes, not as the request's.
+    if (hasBody(req)) {
+      config.logger.info(
+        { service: balancer.service, method: req.method, url: req.url },
+        'ballast: upgrade request with a body refused (400)',
+      );
+      writeStatus(socket, 400);
+      return;
+    }
     try {
       new UpgradeExchange(engine, req, socket, head ?? EMPTY).start();
     } catch (error) {

@@ -158,17 +158,26 @@ function rawHead(
 
 /** Answers a failed upgrade on the raw socket, as `respondError` would on a response. */
 export function writeError(socket: Duplex, error: ProxyError): void {
+  const status = error.statusCode;
+  writeStatus(
+    socket,
+    status,
+    status === 503 ? { 'retry-after': String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS) } : {},
+  );
+}
+
+/** A plain-text answer of `status` on the raw socket, which it then closes. */
+export function writeStatus(socket: Duplex, status: number, extra: Record<string, string> = {}): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = error.statusCode;
   const body = `${STATUS_CODES[status] ?? 'Bad Gateway'}\n`;
   const headers: Record<string, string> = {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     connection: 'close',
+    ...extra,
   };
-  if (status === 503) headers['retry-after'] = String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS);
   socket.end(rawHead(status, undefined, headers) + body);
 }

@@ -168,6 +168,34 @@ describe('upgrades', () => {
     expect(refused.body).toBe('Bad Gateway\n');
   });
 
+  it('answers 400 to an upgrade request that announces a body, without taking a lease or calling an instance', async () => {
+    // Node hands an upgrade request's bytes over in `head`, not through `req`: forwarded, the
+    // request went out with its Content-Length and no body, and the client got a 502.
+    const upstream = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('not upgrading'));
+    });
+    const { proxy, url } = await gateway({ instances: [upstream.url] }, { retries: 0 });
+    for (const framing of [
+      'Content-Length: 2\r\n\r\nhi',
+      'Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n',
+    ]) {
+      const answer = await new Promise<string>((resolve) => {
+        const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(text));
+        socket.write(
+          `GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${framing}`,
+        );
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    }
+    expect(upstream.received).toEqual([]);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
   it('aborts the upstream and frees the lease when the client leaves before the 101', async () => {
     const upstream = await wsEcho();
     const { url, proxy } = await gateway({ instances: [upstream.url] });
