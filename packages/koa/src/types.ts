@@ -8,8 +8,8 @@ import type { Context, Middleware } from 'koa';
  */
 export interface KoaProxyOptions extends Omit<ProxyOptions, 'onError'> {
   /**
-   * Answers a failed request (`err.statusCode` 502, 503 or 504) instead of the default, which
-   * sets `ctx.status` (and `Retry-After` for 503). Throw `err` to hand it to Koa's error
+   * Answers a failed request (`err.statusCode` 502, 503 or 504; 400 or 408 for a request the
+   * client got wrong) instead of the default, which sets `ctx.status` (and `Retry-After` for 503). Throw `err` to hand it to Koa's error
    * handling (your error middleware, then `app.on('error')`).
    */
   readonly onError?: (err: ProxyError, ctx: Context) => void | Promise<void>;

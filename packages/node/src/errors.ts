@@ -7,26 +7,29 @@ export type ProxyErrorCode =
   | 'BALLAST_UPSTREAM_ERROR'
   | 'BALLAST_UPSTREAM_TIMEOUT'
   | 'BALLAST_NO_INSTANCE'
-  | 'BALLAST_CLIENT_TIMEOUT';
+  | 'BALLAST_CLIENT_TIMEOUT'
+  | 'BALLAST_BAD_REQUEST';
 
-const STATUS: Record<ProxyErrorCode, 408 | 502 | 503 | 504> = {
+const STATUS: Record<ProxyErrorCode, 400 | 408 | 502 | 503 | 504> = {
   BALLAST_UPSTREAM_ERROR: 502,
   BALLAST_UPSTREAM_TIMEOUT: 504,
   BALLAST_NO_INSTANCE: 503,
   BALLAST_CLIENT_TIMEOUT: 408,
+  BALLAST_BAD_REQUEST: 400,
 };
 
 /**
  * Why the proxy could not get a response from an upstream: `BALLAST_UPSTREAM_ERROR` (502: refused,
  * reset, a broken response, a throwing hook), `BALLAST_UPSTREAM_TIMEOUT` (504: connect, headers
  * or idle timeout), `BALLAST_NO_INSTANCE` (503: no instance eligible, with `retryAfterSeconds`)
- * or `BALLAST_CLIENT_TIMEOUT` (408: `timeoutMs` ran out while the proxy was still waiting for
- * the client's request body, which is not the instance's fault).
+ * `BALLAST_CLIENT_TIMEOUT` (408: `timeoutMs` ran out while the proxy was still waiting for
+ * the client's request body, which is not the instance's fault) or `BALLAST_BAD_REQUEST` (400: a
+ * request the proxy cannot forward as it came, such as a transfer coding other than chunked).
  * `cause` carries the underlying error; `instance` the id of the last instance tried, if any.
  */
 export class ProxyError extends BallastError {
   declare readonly code: ProxyErrorCode;
-  readonly statusCode: 408 | 502 | 503 | 504;
+  readonly statusCode: 400 | 408 | 502 | 503 | 504;
   /** For 503: the `Retry-After` the proxy sends, in seconds. */
   readonly retryAfterSeconds: number | undefined;
   /** Id of the last instance tried, if one was picked. */
@@ -56,6 +59,15 @@ export class ProxyError extends BallastError {
 export const RETRY_AFTER_SECONDS = 5;
 
 /** Internal errors that mark why an attempt was abandoned; never shown to clients. */
+/** A response the proxy cannot relay as it came: the upstream's fault, a 502. */
+export class BadResponseError extends Error {
+  readonly code = 'BALLAST_BAD_RESPONSE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadResponseError';
+  }
+}
+
 /** `timeoutMs` ran out while the upload was waiting on the client, not on the upstream. */
 export class ClientTimeoutError extends Error {
   readonly code = 'BALLAST_CLIENT_TIMEOUT';

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Lease } from '@ballast/core';
 import { Attempt, Phase, type AttemptOwner, type Engine } from './attempt';
 import {
+  BadResponseError,
   ClientAbortError,
   ClientTimeoutError,
   codeOf,
@@ -244,6 +245,12 @@ export abstract class Exchange implements AttemptOwner {
       }
     }
     const headers = raw as Record<string, string | string[]>;
+    const coding = headers['transfer-encoding'];
+    if (typeof coding === 'string' && coding.trim().toLowerCase() !== 'chunked') {
+      // undici decodes `chunked` only: the client would get still-coded bytes as the body.
+      attempt.cancel(new BadResponseError(`unsupported transfer coding in the response: ${coding}`));
+      return;
+    }
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
     const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);

@@ -45,6 +45,12 @@ export function prepareRequest(
       return rewritten;
     });
   }
+  // Node decodes `chunked` only. Another coding would go upstream unlabelled (Transfer-Encoding is
+  // hop-by-hop) with its bytes still coded, a body the upstream cannot read.
+  const coding = req.headers['transfer-encoding'];
+  if (bodyOption === undefined && coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new ProxyError('BALLAST_BAD_REQUEST', `Unsupported transfer coding: ${coding}`);
+  }
   const sized = typeof bodyOption === 'string' || Buffer.isBuffer(bodyOption);
   const kind: BodyKind = bodyOption === undefined ? 'original' : sized ? 'sized' : 'stream';
   const length = sized ? Buffer.byteLength(bodyOption) : 0;

@@ -6,7 +6,8 @@ import { Exchange } from './exchange';
 import { mergeEarlierHeaders } from './headers';
 import type { ForwardResponse, UpstreamResponse } from './types';
 
-const TEXT: Record<408 | 502 | 503 | 504, string> = {
+const TEXT: Record<400 | 408 | 502 | 503 | 504, string> = {
+  400: 'Bad Request\n',
   408: 'Request Timeout\n',
   502: 'Bad Gateway\n',
   503: 'Service Unavailable\n',

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { createBalancer, type BalancerEvents, type Outcome, type Strategy } from '@ballast/core';
 import { ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
@@ -411,6 +412,48 @@ describe('headers', () => {
 });
 
 describe('errors', () => {
+  it('refuses a request transfer coding other than chunked (400): its bytes would go upstream still coded', async () => {
+    const upstream = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const { url, proxy } = await gateway({ instances: [upstream.url] }, { retries: 0 });
+    // The bytes are what the coding says no more than the label: the proxy cannot check either.
+    const answer = await rawRequest(
+      Number(new URL(url).port),
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n' +
+        '5\r\nhello\r\n0\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(upstream.received).toEqual([]);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('answers 502 to a response transfer coding other than chunked, held against the instance', async () => {
+    // undici decodes chunked only: relayed, the gzip bytes would reach the client as the body.
+    const zipped = gzipSync('hello');
+    const upstream = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n');
+        socket.end(zipped);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const { url, proxy } = await gateway(
+        { instances: [`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`] },
+        { retries: 0 },
+      );
+      const reply = await send(url);
+      expect(reply.status).toBe(502);
+      await until(() => inflight(proxy.balancer) === 0);
+      expect(proxy.balancer.instances()[0]!.failures).toBe(1);
+    } finally {
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
   it('answers 503 from the moment close() is called, while requests in flight finish', async () => {
     // While close() waited for a request in flight, a new request was handed the closing pool
     // and failed on it with a 502, as if the upstream were broken.
