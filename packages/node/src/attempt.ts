@@ -99,7 +99,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
    */
   timedOut(ms: number): void {
     this.timer = undefined;
-    this.cancel(this.owner.waitingForClient() ? new ClientTimeoutError(ms) : new AttemptTimeoutError('headers', ms));
+    this.cancel(
+      this.owner.waitingForClient() ? new ClientTimeoutError(ms) : new AttemptTimeoutError('headers', ms),
+    );
   }
 
   /**

@@ -206,7 +206,9 @@ export class ForwardExchange extends Exchange {
 
   protected stalled(): void {
     // Destroying it aborts the exchange as a client abort, and the caller's pipe sees the error.
-    this.responseBody?.destroy(new Error(`the response was not read for ${this.engine.config.idleTimeoutMs} ms`));
+    this.responseBody?.destroy(
+      new Error(`the response was not read for ${this.engine.config.idleTimeoutMs} ms`),
+    );
   }
 
   protected end(): void {
