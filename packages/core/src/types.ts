@@ -274,6 +274,8 @@ export interface BalancerEvents {
   panic: {
     readonly service: string;
     readonly active: boolean;
+    /** `too-few-healthy` on entry, `enough-healthy` on exit. */
+    readonly reason: 'too-few-healthy' | 'enough-healthy';
     readonly healthy: number;
     readonly total: number;
   };
@@ -323,7 +325,9 @@ export interface BalancerEvents {
  */
 export type ReleaseObserver = (instance: Instance, ok: boolean, slot: number) => void;
 
+/** The names `on()` and `off()` take: `pick`, `release`, `health-change`, `panic`... */
 export type BalancerEventName = keyof BalancerEvents;
+/** A listener of one event, called with its payload; one that throws is logged and ignored. */
 export type Listener<E extends BalancerEventName> = (event: BalancerEvents[E]) => void;
 
 /** Instance fields that `update()` may change at runtime. */

@@ -4,11 +4,17 @@ import { manualClock, pool } from './helpers';
 /** Drives an adaptive balancer for `ms` of virtual time, one request every 10 ms. */
 function drive(latencyOf: (id: string, t: number) => number) {
   const clock = manualClock();
+  const logs: { level: string; fields: object; message: string | undefined }[] = [];
+  const at =
+    (level: string) =>
+    (fields: object, message?: string): void =>
+      void logs.push({ level, fields, message });
   const balancer = createBalancer({
     strategy: 'adaptive',
     clock,
     random: seededRandom(4),
     instances: pool(3),
+    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
   });
   const switches: BalancerEvents['strategy-change'][] = [];
   balancer.on('strategy-change', (e) => switches.push(e));
@@ -20,7 +26,7 @@ function drive(latencyOf: (id: string, t: number) => number) {
       lease.release({ ok: true, latencyMs: latencyOf(lease.instance.id, clock()) });
     }
   };
-  return { balancer, switches, run, clock };
+  return { balancer, switches, run, clock, logs };
 }
 
 describe('adaptive', () => {
@@ -33,9 +39,23 @@ describe('adaptive', () => {
 
   it('moves to peak-ewma when latencies diverge, and back when they converge, with the signals', () => {
     let slow = true;
-    const { balancer, switches, run } = drive((id) => (id === 'i2' && slow ? 40 : 10));
+    const { balancer, switches, run, logs } = drive((id) => (id === 'i2' && slow ? 40 : 10));
     run(30_000);
     expect(switches).toHaveLength(1);
+    // Logged at info with its service, both strategies, the reason and the signals.
+    expect(logs.filter((l) => l.message === 'ballast: strategy switched')).toEqual([
+      {
+        level: 'info',
+        message: 'ballast: strategy switched',
+        fields: expect.objectContaining({
+          service: 'default',
+          from: 'least-connections',
+          to: 'peak-ewma',
+          reason: 'latency diverged',
+          latencyCv: expect.any(Number),
+        }),
+      },
+    ]);
     expect(switches[0]).toMatchObject({
       from: 'least-connections',
       to: 'peak-ewma',
@@ -52,6 +72,17 @@ describe('adaptive', () => {
       reason: 'latency converged',
     });
     expect(switches[1]!.signals.latencyCv).toBeLessThan(0.2);
+  });
+
+  it('keeps peak-ewma warm while least-connections chooses, so a switch starts from what it learned', () => {
+    // Cold, peak-ewma would take the slow instance as often as the others until it had samples.
+    const { balancer, switches, run } = drive((id) => (id === 'i2' ? 12 : 10));
+    run(5_000);
+    expect(switches).toEqual([]);
+    // Its per-instance estimates (kept on the instance, see Member) were fed all along.
+    const estimate = (id: string) => (balancer.get(id) as unknown as { peakEwmaMs: number }).peakEwmaMs;
+    expect(estimate('i0')).toBeCloseTo(10, 0);
+    expect(estimate('i2')).toBeCloseTo(12, 0);
   });
 
   it('does not flap on a signal oscillating between the exit and enter thresholds', () => {

@@ -328,11 +328,19 @@ describe('panic', () => {
     expect(new Set(sequence(balancer, 8))).toEqual(new Set(['i2', 'i3']));
     balancer.reportCheck('i2', false);
     expect(new Set(sequence(balancer, 8))).toEqual(new Set(['i0', 'i1', 'i2', 'i3']));
-    expect(panics).toEqual([{ service: 'default', active: true, healthy: 1, total: 4 }]);
+    expect(panics).toEqual([
+      { service: 'default', active: true, reason: 'too-few-healthy', healthy: 1, total: 4 },
+    ]);
     expect(balancer.snapshot().panic).toBe(true);
     balancer.reportCheck('i2', true);
     sequence(balancer, 1);
-    expect(panics[1]).toEqual({ service: 'default', active: false, healthy: 2, total: 4 });
+    expect(panics[1]).toEqual({
+      service: 'default',
+      active: false,
+      reason: 'enough-healthy',
+      healthy: 2,
+      total: 4,
+    });
   });
 });
 

@@ -208,9 +208,10 @@ export class HealthTracker {
     this.panicChange = undefined;
     const { service, events, logger } = this.host;
     const active = this.panic;
-    events.emit('panic', { service, active, ...change });
+    const reason = active ? 'too-few-healthy' : 'enough-healthy';
+    events.emit('panic', { service, active, reason, ...change });
     logger[active ? 'warn' : 'info'](
-      { service, reason: active ? 'too-few-healthy' : 'enough-healthy', ...change },
+      { service, reason, ...change },
       active ? 'ballast: panic mode, balancing over every instance' : 'ballast: panic mode over',
     );
   }

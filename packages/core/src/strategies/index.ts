@@ -12,6 +12,7 @@ import type { BuiltinStrategy, StrategyHost } from './strategy';
 import { WeightedRoundRobin } from './weighted-round-robin';
 import { readOptions } from '../options';
 
+/** The names of the built-in strategies, as `strategy` accepts them. */
 export const STRATEGY_NAMES: readonly StrategyName[] = [
   'round-robin',
   'weighted-round-robin',

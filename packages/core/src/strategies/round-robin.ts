@@ -1,6 +1,9 @@
 /**
  * Round robin: each pick takes the next candidate in turn. O(1), no state but a cursor.
  *
+ * Reference: the oldest scheduling discipline there is; as a load-balancing policy, NGINX's
+ * default for an `upstream` block and Envoy's `ROUND_ROBIN` with equal weights.
+ *
  * Choose it for identical instances serving requests of similar cost; it ignores weights and
  * load. For weights use `weighted-round-robin`; for uneven request cost, `power-of-two` or
  * `peak-ewma`.
