@@ -294,6 +294,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   remove(id: string): boolean {
+    return this.removeMember(id, 'removed');
+  }
+
+  /** Every state change logs its instance and reason: `removed` (by `remove()`) or `discovery`. */
+  private removeMember(id: string, reason: string): boolean {
     const member = this.byId.get(id);
     if (member === undefined) return false;
     this.byId.delete(id);
@@ -308,7 +313,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     }
     this.events.emit('instance-removed', { service: this.service, instance: member });
     this.logger.info(
-      { service: this.service, instance: id, reason: 'removed', inflight: member.inflight },
+      { service: this.service, instance: id, reason, inflight: member.inflight },
       'ballast: instance removed',
     );
     return true;
@@ -339,7 +344,15 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   insertDiscovered(spec: InstanceSpec, warm: boolean): void {
-    this.insert(spec, this.clock(), warm);
+    const member = this.insert(spec, this.clock(), warm);
+    this.logger.info(
+      { service: this.service, instance: member.id, reason: 'discovery', state: member.state },
+      'ballast: instance added',
+    );
+  }
+
+  removeDiscovered(id: string): void {
+    this.removeMember(id, 'discovery');
   }
 
   reconfigure(member: Member, spec: InstanceSpec): void {
@@ -350,6 +363,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     member.priority = spec.priority;
     this.membersChanged();
     this.events.emit('instance-updated', { service: this.service, instance: member });
+    this.logger.info(
+      { service: this.service, instance: member.id, reason: 'discovery', weight: spec.weight },
+      'ballast: instance updated',
+    );
   }
 
   instances(): readonly Instance[] {

@@ -27,7 +27,8 @@ export interface DiscoveryHost {
   insertDiscovered(spec: InstanceSpec, warm: boolean): void;
   /** Changes weight, zone, metadata and priority in place, keeping the learned state. */
   reconfigure(member: Member, spec: InstanceSpec): void;
-  remove(id: string): boolean;
+  /** Removes an instance the source no longer lists (it drains its leases). */
+  removeDiscovered(id: string): void;
 }
 
 /** Validates the `discovery` option. */
@@ -195,7 +196,7 @@ export class DiscoveryFeed {
     for (const id of this.ids) {
       const spec = specs.get(id);
       if (spec !== undefined && spec.url === host.get(id)?.url) continue;
-      host.remove(id);
+      host.removeDiscovered(id);
       this.ids.delete(id);
       if (spec === undefined) removed += 1;
       else moved += 1;

@@ -155,6 +155,22 @@ describe('discovery: applying lists', () => {
     expect(balancer.snapshot().discovery).toMatchObject({ instances: 2, updates: 2 });
   });
 
+  it('logs each instance it adds, updates or removes at info, with the instance and reason', () => {
+    const { src, log } = discovered();
+    src.push([inst('a', 3001), inst('b', 3002)]);
+    const before = log.lines.length;
+    src.push([inst('a', 3001, { weight: 2 }), inst('c', 3003)]);
+    const perInstance = log.lines
+      .slice(before)
+      .filter((l) => l.msg !== 'ballast: discovery list applied')
+      .map((l) => [l.level, l.msg, l.obj.service, l.obj.instance, l.obj.reason]);
+    expect(perInstance).toEqual([
+      ['info', 'ballast: instance removed', 'users', 'b', 'discovery'],
+      ['info', 'ballast: instance updated', 'users', 'a', 'discovery'],
+      ['info', 'ballast: instance added', 'users', 'c', 'discovery'],
+    ]);
+  });
+
   it('applies an unchanged list without touching anything and logs it at debug level only', () => {
     const { balancer, src, log } = discovered();
     const events: string[] = [];
