@@ -69,6 +69,9 @@ export function withBalancer<T extends AxiosInstance>(
       'This axios instance already has a balancer; call detachBalancer() on it first, or use axios.create() for another service',
     );
   }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidConfigError('options', options, 'expected { retries?, key?, logger? }');
+  }
   const { retries = 1, key } = options;
   const logger = parseLogger(options.logger);
   if (!Number.isInteger(retries) || retries < 0) {

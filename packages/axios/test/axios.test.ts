@@ -141,6 +141,8 @@ describe('withBalancer', () => {
     ['retries', { retries: '2' }, '2'],
     ['key', { key: 'user' }, 'user'],
     ['logger', { logger: 'pino' }, 'pino'],
+    ['options', null, null],
+    ['options', 3, 3],
   ])('invalid option %s = %p throws InvalidConfigError naming it', (field, options, value) => {
     expect(() =>
       withBalancer(axios.create(), fx.balancerOver(['http://127.0.0.1:1']), options as never),

@@ -30,7 +30,11 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
   }
   for (const key of Object.keys(options)) {
     if (!MODULE_KEYS.has(key)) {
-      throw new InvalidConfigError(key, (options as Record<string, unknown>)[key], 'unknown option');
+      throw new InvalidConfigError(
+        childField('', key),
+        (options as Record<string, unknown>)[key],
+        'unknown option',
+      );
     }
   }
   const { services, logger } = options as BallastModuleOptions;
@@ -80,7 +84,7 @@ function checkHttp(field: string, http: unknown): void {
   for (const name of Object.keys(http)) {
     if (!HTTP_KEYS.has(name)) {
       throw new InvalidConfigError(
-        `${field}.${name}`,
+        childField(field, name),
         (http as Record<string, unknown>)[name],
         'unknown option',
       );
@@ -120,4 +124,10 @@ export function unknownService(name: string, known: readonly string[]): BallastE
     `No Ballast service named ${JSON.stringify(name)}; configured: ` +
       `${known.length > 0 ? known.map((n) => JSON.stringify(n)).join(', ') : 'none'}`,
   );
+}
+
+/** `parent.key`, or `parent["odd key"]` for a key that is not an identifier (`""` stays visible). */
+function childField(parent: string, key: string): string {
+  if (/^[A-Za-z_$][\w$-]*$/.test(key)) return parent === '' ? key : `${parent}.${key}`;
+  return `${parent}[${JSON.stringify(key)}]`;
 }

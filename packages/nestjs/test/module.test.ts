@@ -130,6 +130,7 @@ describe('BallastModule.forRoot', () => {
     ],
     ['the services', { services: null as never }, 'services', null],
     ['an unknown module option', { services: {}, servics: {} }, 'servics', {}],
+    ['an unknown option with an empty name', { services: {}, '': 1 } as never, '[""]', 1],
     ['the logger', { services: {}, logger: 'debug' as never }, 'logger', 'debug'],
     [
       'a discovery',

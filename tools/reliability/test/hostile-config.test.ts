@@ -1,6 +1,7 @@
 /**
  * Hostile configuration: 10 000 generated option objects for each entry point a user configures
- * (core's `createBalancer`, `@ballast/node`'s `createProxy`, the Express and Koa `balancer()`).
+ * (core's `createBalancer`, `@ballast/node`'s `createProxy`, the Express and Koa `balancer()`,
+ * axios's `withBalancer()` and the options of NestJS's `BallastModule`).
  * Each one either works (and is closed again) or throws a `BallastError` with code
  * `BALLAST_INVALID_CONFIG` whose `field` is named in its message. Anything else escaping (a
  * TypeError from deep inside, a RangeError from a timer, a hang) fails the property.
@@ -18,9 +19,12 @@ import {
   type Balancer,
   type BalancerOptions,
 } from '@ballast/core';
+import { balancerOf, detachBalancer, withBalancer, type WithBalancerOptions } from '@ballast/axios';
 import { balancer as expressBalancer } from '@ballast/express';
 import { balancer as koaBalancer } from '@ballast/koa';
+import { BallastService, type BallastModuleOptions } from '@ballast/nestjs';
 import { createProxy, type ProxyOptions } from '@ballast/node';
+import axios from 'axios';
 import fc from 'fast-check';
 
 const RUNS = 10_000;
@@ -171,6 +175,49 @@ const proxyOptions: fc.Arbitrary<unknown> = options({
   logger: field({ warn() {} }),
 });
 
+/** `withBalancer` options: its own, under their real names, and anything else. */
+const axiosOptions: fc.Arbitrary<unknown> = options({
+  retries: field(0, 2),
+  key: field((): string => 'k'),
+  logger: field({ warn() {} }),
+});
+
+/** `BallastModule` options: services of balancer options, with the module's own fields. */
+const nestOptions: fc.Arbitrary<unknown> = options({
+  services: field({}, { users: {} }),
+  logger: field({ warn() {} }),
+  statusPage: field(false, { path: '/ballast' }, { path: 'no-slash' }),
+}).chain((base) =>
+  fc.oneof(
+    fc.constant(base),
+    fc
+      .record({ users: balancerOptions, orders: balancerOptions })
+      .map((services) =>
+        typeof base === 'object' && base !== null && !Array.isArray(base) ? { ...base, services } : base,
+      ),
+  ),
+);
+
+/** An axios instance balanced by `withBalancer`, owning its balancer. */
+function balancedAxios(target: unknown, options: unknown): Made {
+  const client = withBalancer(axios.create(), target as BalancerOptions, options as WithBalancerOptions);
+  return { balancer: balancerOf(client)!, close: () => detachBalancer(client) };
+}
+
+/** The service BallastModule builds from its options, with its first balancer. */
+function nestService(options: unknown): Made {
+  const service = new BallastService(options as BallastModuleOptions, undefined as never);
+  const [first] = service.names();
+  const balancer = first === undefined ? createBalancer({ instances: [] }) : service.get(first);
+  return {
+    balancer,
+    close: async () => {
+      await service.onApplicationShutdown();
+      if (first === undefined) balancer.close();
+    },
+  };
+}
+
 /** What each entry point returns: a balancer, or something that owns one. */
 type Made = { close(): unknown } & ({ pick: Balancer['pick'] } | { balancer: Balancer });
 
@@ -209,18 +256,37 @@ describe('hostile configuration', () => {
   });
 
   const optionalBalancer = fc.option(balancerOptions, { nil: undefined });
-  const ENTRY_POINTS: [string, fc.Arbitrary<unknown>, (b: unknown, p: unknown) => Made][] = [
-    ['createBalancer', balancerOptions, (b) => createBalancer(b as BalancerOptions)],
-    ['createProxy', balancerOptions, (b, p) => createProxy(b as BalancerOptions, p as ProxyOptions)],
-    ['Express balancer()', optionalBalancer, (b, p) => expressBalancer(b as BalancerOptions, p as never)],
-    ['Koa balancer()', optionalBalancer, (b, p) => koaBalancer(b as BalancerOptions, p as never)],
+  type Entry = [string, fc.Arbitrary<unknown>, fc.Arbitrary<unknown>, (b: unknown, p: unknown) => Made];
+  const ENTRY_POINTS: Entry[] = [
+    ['createBalancer', balancerOptions, proxyOptions, (b) => createBalancer(b as BalancerOptions)],
+    [
+      'createProxy',
+      balancerOptions,
+      proxyOptions,
+      (b, p) => createProxy(b as BalancerOptions, p as ProxyOptions),
+    ],
+    [
+      'Express balancer()',
+      optionalBalancer,
+      proxyOptions,
+      (b, p) => expressBalancer(b as BalancerOptions, p as never),
+    ],
+    [
+      'Koa balancer()',
+      optionalBalancer,
+      proxyOptions,
+      (b, p) => koaBalancer(b as BalancerOptions, p as never),
+    ],
+    ['axios withBalancer()', balancerOptions, axiosOptions, (b, p) => balancedAxios(b, p)],
+    // What BallastModule.forRoot() hands its service: the module options, validated at startup.
+    ['NestJS BallastModule options', nestOptions, fc.constant(undefined), (o) => nestService(o)],
   ];
 
   test.each(ENTRY_POINTS)(
     '%s',
-    async (_name, target, make) => {
+    async (_name, target, second, make) => {
       await fc.assert(
-        fc.asyncProperty(target, proxyOptions, (b, p) => judge(() => make(b, p))),
+        fc.asyncProperty(target, second, (b, p) => judge(() => make(b, p))),
         { numRuns: RUNS },
       );
     },
