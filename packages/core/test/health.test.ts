@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createBalancer, seededRandom, type Balancer, type BalancerEvents } from '../src';
+import { createBalancer, seededRandom, type Balancer, type BalancerEvents, type Lease } from '../src';
 import { manualClock, pool, sequence, testBalancer } from './helpers';
 
 function fail(balancer: Balancer, id: string, times: number): void {
@@ -306,6 +306,34 @@ describe('slow start', () => {
     },
   );
 
+  it.each(['least-connections', 'power-of-two', 'weighted-round-robin', 'random'] as const)(
+    '%s gives a joining instance its ramped share, not a full one',
+    (strategy) => {
+      const clock = manualClock(1_000);
+      const balancer = createBalancer({
+        clock,
+        random: seededRandom(3),
+        strategy,
+        instances: pool(3),
+        health: { slowStart: { windowMs: 30_000 } },
+      });
+      balancer.add({ id: 'new', url: 'http://127.0.0.1:9000' });
+      // Eight requests in flight at a time, over the first 3 s of the ramp (factor 0.1 to 0.26).
+      const held: Lease[] = [];
+      const picked: string[] = [];
+      for (let i = 0; i < 3_000; i++) {
+        clock.advance(1);
+        const lease = balancer.pick();
+        picked.push(lease.instance.id);
+        held.push(lease);
+        if (held.length > 8) held.shift()!.release({ ok: true, latencyMs: 8 });
+      }
+      const share = picked.filter((id) => id === 'new').length / picked.length;
+      // A full share is 25 %; weighted by the ramp it is under 8 %.
+      expect(share).toBeLessThan(0.1);
+    },
+  );
+
   it('ramps an instance coming back from ejection', () => {
     const { balancer, clock } = warmPool({ windowMs: 10_000 });
     fail(balancer, 'i0', 5);
@@ -370,6 +398,25 @@ describe('server-reported load', () => {
     balancer.pick().release({ ok: true, latencyMs: 1 });
     expect(balancer.get('i0')!.effectiveWeight).toBe(1);
     expect(balancer.get('i1')!.effectiveWeight).toBe(1);
+  });
+
+  it("counts failures against the reported utilization: the error penalty lowers an instance's weight", () => {
+    const { balancer, clock } = testBalancer({
+      strategy: 'round-robin',
+      instances: pool(2),
+      health: { slowStart: false, outlier: false, load: { blackoutMs: 0, errorUtilizationPenalty: 1 } },
+    });
+    // Both report 50 % utilization; i1 fails a quarter of its requests.
+    let n = 0;
+    while (clock() < 4_000) {
+      clock.advance(10);
+      const lease = balancer.pick();
+      const failing = lease.instance.id === 'i1' && n++ % 4 === 0;
+      lease.release({ ok: !failing, status: failing ? 500 : 200, latencyMs: 1, load: 0.5 });
+    }
+    // qps / (0.5 + 0.25 × 1): i1 keeps 0.5 / 0.75 of i0's capacity.
+    const ratio = balancer.get('i1')!.effectiveWeight / balancer.get('i0')!.effectiveWeight;
+    expect(ratio).toBeCloseTo(0.5 / 0.75, 1);
   });
 
   it('ignores load values that are not utilizations', () => {
