@@ -35,6 +35,32 @@ test('the axios worker fails over from a dead instance, reports it ejected, and 
   expect(upstreams[0]!.count() + upstreams[1]!.count()).toBe(30);
 }, 40_000);
 
+test('the axios worker reports an instance that comes back', async () => {
+  upstreams = await startUpstreams(['u1', 'u2']);
+  // A third instance down at first, listening again on its port after 1.5 s.
+  const phoenix = http.createServer((_req, res) => res.end('{"name":"u3"}'));
+  const phoenixUrl = await listen(phoenix);
+  await closeServer(phoenix);
+  const back = setTimeout(() => phoenix.listen(Number(new URL(phoenixUrl).port), '127.0.0.1'), 1_500);
+  try {
+    const worker = await startProcess(path.join(__dirname, '../src/main.ts'), {
+      args: ['--count', '90'],
+      env: { USERS_INSTANCES: [...upstreams.map((u) => u.url), phoenixUrl].join(',') },
+      ready: /done: (\d+) requests/,
+      timeoutMs: 30_000,
+    });
+    expect(await worker.stop()).toBe(0);
+    const id = phoenixUrl.replace('http://127.0.0.1:', ':');
+    // Ejected after three failures in a row, back when its ejection (5 s) is over.
+    expect(worker.output()).toContain(`${id} ejected`);
+    expect(worker.output()).toContain(`${id} back (ejection-expired)`);
+    expect(worker.output()).toMatch(/done: 90 requests, 0 errors/);
+  } finally {
+    clearTimeout(back);
+    await closeServer(phoenix);
+  }
+}, 40_000);
+
 describe('a bad flag stops the worker with one clear line, not a stack trace or an endless run', () => {
   test.each([
     [['--bogus'], /^axios-client: .*--bogus/m],
