@@ -66,6 +66,7 @@ export function balancer(
     try {
       body = parsedBody(req);
     } catch (err) {
+      if (err instanceof ProxyError) return answer(err);
       return next(err);
     }
     const abort = new AbortController();
@@ -74,23 +75,35 @@ export function balancer(
     });
     proxy.forward(req, { body, signal: abort.signal }).then(
       (upstream) => {
+        // Another middleware (a request timeout) may have answered meanwhile: writing a second
+        // head would throw, an unhandled rejection. Dropping the body aborts the upstream request.
+        if (res.headersSent || res.writableEnded || res.destroyed) {
+          upstream.body.destroy();
+          return;
+        }
         res.writeHead(upstream.statusCode, mergeEarlierHeaders(res, upstream.headers));
         pipeline(upstream.body, res, () => undefined); // failures are the proxy's to record
       },
       (err: unknown) => {
         if (abort.signal.aborted) return; // nobody is left to answer
         if (!(err instanceof ProxyError)) return next(err);
-        if (handle) {
-          try {
-            return handle(err, req, res);
-          } catch {
-            // The proxy answers for a throwing onError on its own path; so does this one, rather
-            // than leave a rejected promise and a client without an answer.
-          }
-        }
-        proxy.respondError(err, res);
+        answer(err);
       },
     );
+
+    /** A ProxyError's answer: `onError`, or the proxy's own short plain-text one. */
+    function answer(err: ProxyError): void {
+      if (res.headersSent || res.writableEnded) return;
+      if (handle) {
+        try {
+          return handle(err, req, res);
+        } catch {
+          // The proxy answers for a throwing onError on its own path; so does this one, rather
+          // than leave a rejected promise and a client without an answer.
+        }
+      }
+      proxy.respondError(err, res);
+    }
   }
 
   return Object.assign(ballastProxy, {

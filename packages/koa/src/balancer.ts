@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
 import { BallastError } from '@ballast/core';
 import {
@@ -89,6 +89,10 @@ export function balancer(
     const rest = mergeEarlierHeaders(res, headers);
     for (const name in rest) res.setHeader(name, rest[name]!);
     response.body = upstream.body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
+    // A body that fails (the upstream broke mid-body, or the client stopped reading) must close
+    // the client's connection: a middleware that re-encodes it (koa-compress) pipes it with
+    // .pipe(), which passes no error on, and the client would wait on a response never ended.
+    if (upstream.body instanceof Readable) upstream.body.once('error', () => res.destroy());
     // Koa's body setter guesses what the upstream already said: the upstream's Content-Length
     // wins (a HEAD answer's is not its empty body's, a streamed body's is known), and a
     // Content-Type the upstream did not send is not invented. Headers first, so that with a
@@ -113,6 +117,11 @@ export function balancer(
 function consumedBody(ctx: Context): string | Buffer | undefined {
   const req = ctx.req;
   if (!req.readableEnded) return undefined;
+  // As the proxy refuses it on its own path: a coding it cannot know the parser undid.
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new ProxyError('BALLAST_BAD_REQUEST', `Unsupported transfer coding: ${coding}`);
+  }
   const raw: unknown = (ctx.request as { rawBody?: unknown }).rawBody;
   const announced =
     req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;

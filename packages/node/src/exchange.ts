@@ -60,6 +60,8 @@ export abstract class Exchange implements AttemptOwner {
   private idempotent = false;
   private key: string | undefined;
   private pickError: unknown;
+  /** Bounds the read of a body buffered before the first attempt (see `start`). */
+  private bodyTimer: NodeJS.Timeout | undefined;
   /** Runs while the receiver (client or caller) is full and the upstream body is paused. */
   private stallTimer: NodeJS.Timeout | undefined;
   /** The protocol an upgrade exchange asks for (`websocket`). */
@@ -131,10 +133,21 @@ export abstract class Exchange implements AttemptOwner {
     }
     const body = this.requestBody;
     if (body instanceof BufferedBody) {
+      // Read whole before any attempt, so no attempt's timer runs yet: `timeoutMs` bounds the
+      // read, and a client that trickles the bytes it announced gets its 408 all the same.
+      const ms = this.engine.config.timeoutMs;
+      const timer = setTimeout(() => {
+        if (this.over) return;
+        this.finish();
+        this.giveUp(toProxyError(new ClientTimeoutError(ms), undefined));
+      }, ms);
       body.read((bytes) => {
+        clearTimeout(timer);
+        if (this.over) return;
         this.requestBody = bytes;
         this.next();
       });
+      this.bodyTimer = timer;
       return;
     }
     this.next();
@@ -431,6 +444,7 @@ export abstract class Exchange implements AttemptOwner {
     if (this.over) return;
     this.over = true;
     this.clearStall();
+    clearTimeout(this.bodyTimer);
     const body = this.requestBody;
     if (body instanceof RequestBody || body instanceof BufferedBody) body.dispose();
   }

@@ -123,6 +123,8 @@ export class ResponseExchange extends Exchange {
 
   protected fail(error: ProxyError): void {
     const { config, logger } = this.engine;
+    // Whoever answers, a client still uploading gets its connection closed after the answer.
+    closeIfUploading(this.res);
     if (config.onError !== undefined) {
       try {
         config.onError(error, this.req, this.res);

@@ -10,16 +10,27 @@ import { cleanup, gateway, inflight, listen, send, until } from './helpers';
 
 afterEach(cleanup);
 
-/** A chunked POST whose body trickles one byte every `everyMs`; resolves with the raw answer. */
-function trickle(url: string, bytes: number, everyMs: number): Promise<string> {
+/**
+ * A POST whose body trickles one byte every `everyMs`, chunked or of announced length (read
+ * whole before the first attempt); resolves with the raw answer.
+ */
+function trickle(
+  url: string,
+  bytes: number,
+  everyMs: number,
+  framing: 'chunked' | 'length' = 'chunked',
+): Promise<string> {
   const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
   const answer: Buffer[] = [];
   let sent = 0;
-  socket.write('POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n');
+  const chunked = framing === 'chunked';
+  socket.write(
+    `POST /upload HTTP/1.1\r\nHost: a\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${bytes}`}\r\n\r\n`,
+  );
   const timer = setInterval(() => {
     if (socket.destroyed) return;
-    if (sent++ < bytes) socket.write('1\r\nx\r\n');
-    else socket.end('0\r\n\r\n');
+    if (sent++ < bytes) socket.write(chunked ? '1\r\nx\r\n' : 'x');
+    else if (chunked) socket.end('0\r\n\r\n');
   }, everyMs);
   socket.on('data', (chunk: Buffer) => answer.push(chunk));
   socket.on('error', () => {});
@@ -81,6 +92,21 @@ describe('a client that uploads slowly', () => {
       ['healthy', 0],
     ]);
   }, 30_000);
+
+  it('gets 408 too when the bytes it announced trickle in before the first attempt', async () => {
+    const upstream = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const { proxy, url } = await gateway(
+      { instances: [upstream.url] },
+      { timeoutMs: 300, healthCheck: false },
+    );
+    const answer = await trickle(url, 100, 50, 'length');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(upstream.received).toEqual([]);
+    expect(inflight(proxy.balancer)).toBe(0);
+  }, 15_000);
 
   it('an upstream that stops reading a large upload is still the one timed out: 504, held against it', async () => {
     // It never reads the body and never answers: the proxy's side of the upload is full.

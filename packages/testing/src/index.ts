@@ -44,3 +44,4 @@ export {
 } from './registries';
 export { runToExit, startProcess, type StartedProcess } from './process';
 export { testExampleGateway } from './example-gateway';
+export { gzipChunkedUpload, rawRequest, recordBodies, trickle, type RawAnswer } from './raw-client';
