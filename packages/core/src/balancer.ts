@@ -445,7 +445,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.closed = true;
     this.feed?.stop();
     this.events.clear();
-    this.setObservers([]);
+    // Release observers stay (their owners detach them): the leases still out finish after
+    // close, and metrics count a request when its lease is released, whenever that is.
     this.listenersChanged();
   }
 

@@ -187,13 +187,16 @@ class EtcdWatch {
     return true;
   }
 
-  /** Validates one stored value into `entries`; a bad one is kept as undefined, with a warning. */
+  /**
+   * Validates one stored value into `entries`; a bad one is kept as undefined, with a warning. A
+   * key that is not an instance's (deeper in the directory) is skipped with a warning and not
+   * kept: it must not turn the deregistration of the last instance into a failed list.
+   */
   private read(entries: Map<string, InstanceConfig | undefined>, kv: IKeyValue): void {
     const key = kv.key.toString();
     const id = key.slice(this.dir.length);
     if (id.length === 0 || id.includes('/')) {
       this.warn(key, 'not a key of the form <prefix>/<service>/<id>');
-      entries.set(key, undefined);
       return;
     }
     let value: unknown;

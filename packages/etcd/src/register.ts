@@ -1,6 +1,7 @@
 import {
   BallastError,
   InvalidConfigError,
+  parseLogger,
   validateInstance,
   type InstanceConfig,
   type Logger,
@@ -32,7 +33,6 @@ export interface Registration {
 }
 
 const KEYS = [...CONNECTION_KEYS, 'instance', 'ttlSeconds'];
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * Registers a running service instance in etcd under a lease that is kept alive while the
@@ -55,7 +55,10 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  */
 export async function registerInstance(options: RegisterInstanceOptions): Promise<Registration> {
   const { config } = readConnection(options, KEYS, 'registerInstance');
-  const { ttlSeconds, logger = silent } = options;
+  const { ttlSeconds } = options;
+  // Every level checked and guarded: the keep-alive logs from inside etcd3's timers, where a
+  // missing or throwing method would crash the process.
+  const logger = parseLogger(options.logger);
   if (
     typeof ttlSeconds !== 'number' ||
     !Number.isInteger(ttlSeconds) ||
@@ -63,8 +66,6 @@ export async function registerInstance(options: RegisterInstanceOptions): Promis
     ttlSeconds > 86_400
   )
     throw new InvalidConfigError('ttlSeconds', ttlSeconds, 'expected an integer from 1 to 86400');
-  if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function')
-    throw new InvalidConfigError('logger', logger, 'expected a pino-compatible logger');
   const instance = validateInstance(options.instance, 'instance');
   const key = `${serviceDir(config)}${encodeURIComponent(instance.id)}`;
   const value = JSON.stringify(instance);

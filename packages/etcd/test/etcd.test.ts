@@ -434,3 +434,64 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     await expect(registerInstance(options as never)).rejects.toMatchObject({ field });
   });
 });
+
+describe('odd input from the directory and the options', () => {
+  it('a deregistration is applied even when a stray, invalid key sits in the service directory', async () => {
+    const client = new Etcd3({ hosts: etcd.url });
+    closers.push(() => client.close());
+    const dir = '/ballast/services/stray/';
+    closers.push(() => client.delete().prefix(dir));
+    // Something that is not an instance under the directory (README: "a key nested deeper" is
+    // skipped with a warning).
+    await client.put(`${dir}config/owner`).value('{"team":"payments"}');
+    const registration = await registerInstance({
+      hosts: etcd.url,
+      service: 'stray',
+      instance: { id: 's1', url: 'http://127.0.0.1:4501' },
+      ttlSeconds: 5,
+      retryMs: 100,
+    });
+    const balancer = watchingBalancer('stray');
+    await waitFor(() => balancer.get('s1') !== undefined, { message: 's1' });
+
+    // The service deregisters (SIGTERM: close() revokes the lease, the key is gone at once).
+    await registration.close();
+    expect((await client.getAll().prefix(dir).keys()).sort()).toEqual([`${dir}config/owner`]);
+    // Issue 7: removed instances stop receiving picks at once. A skipped stray key once made the
+    // (correctly empty) list count as "none valid", a failure, and s1 stayed in the pool for good.
+    await waitFor(() => balancer.get('s1') === undefined, { timeoutMs: 3_000, message: 's1 to be removed' });
+  }, 20_000);
+
+  it('a warn-only logger is completed with no-ops: a keep-alive failure never throws out of a timer', async () => {
+    // A proxy that stops forwarding: the keep-alive stream times out after one TTL.
+    const proxy = await freezableProxy(etcd.url);
+    closers.push(() => proxy.close());
+    const hosts = proxy.url;
+
+    const thrown: unknown[] = [];
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const onUncaught = (error: unknown) => void thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    closers.push(() => {
+      process.off('uncaughtException', onUncaught);
+      for (const l of listeners) process.on('uncaughtException', l);
+    });
+
+    const registration = await registerInstance({
+      hosts,
+      service: 'log-crash',
+      instance: { id: 'c1', url: 'http://127.0.0.1:4602' },
+      ttlSeconds: 1,
+      timeoutMs: 500,
+      logger: { warn() {} } as never,
+    });
+    closers.push(() => registration.close());
+    proxy.freeze();
+    await waitFor(() => thrown.length > 0, { timeoutMs: 4_000, message: 'an uncaught exception' }).catch(
+      () => {},
+    );
+    // It was an uncaught TypeError (logger.debug is not a function): the service crashed.
+    expect(thrown.map(String)).toEqual([]);
+  }, 20_000);
+});

@@ -23,6 +23,12 @@ export function hubFor(config: MetricsConfig): Hub {
   const registry = config.registry as WithHubs;
   const hubs = (registry[HUBS] ??= new Map());
   let hub = hubs.get(config.prefix);
+  // registry.clear() unregisters the metrics but keeps this cache: build them again.
+  if (hub !== undefined && !hub.registered()) {
+    hub.stop();
+    hubs.delete(config.prefix);
+    hub = undefined;
+  }
   if (hub === undefined) {
     hub = new Hub(config);
     hubs.set(config.prefix, hub);
@@ -128,6 +134,17 @@ export class Hub {
     this.discoveryAge = gauge('discovery_update_age_seconds', 'Seconds since the last good discovery list', [
       'service',
     ]);
+  }
+
+  /** Whether its metrics are still the registry's (not dropped by `registry.clear()`). */
+  registered(): boolean {
+    return this.config.registry.getSingleMetric(`${this.config.prefix}requests_total`) === this.requests;
+  }
+
+  /** Stops every attachment: its metrics are gone from the registry. */
+  stop(): void {
+    for (const attachment of this.attachments.values()) attachment.stop();
+    this.attachments.clear();
   }
 
   /** Starts reporting `balancer`, or counts one more user of it. */
