@@ -446,7 +446,10 @@ export interface Balancer {
   observeReleases(observer: ReleaseObserver): () => void;
   on<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
   off<E extends BalancerEventName>(event: E, listener: Listener<E>): this;
-  /** Stops the balancer: further picks throw `BALLAST_CLOSED`. Idempotent. */
+  /**
+   * Stops the balancer: further picks throw `BALLAST_CLOSED`, listeners are removed. Leases still
+   * out are released as usual, and release observers (metrics) still count them. Idempotent.
+   */
   close(): void;
   /** Whether `close()` was called. */
   readonly closed: boolean;

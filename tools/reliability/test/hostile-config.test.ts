@@ -23,6 +23,7 @@ import { balancerOf, detachBalancer, withBalancer, type WithBalancerOptions } fr
 import { balancer as expressBalancer } from '@ballast/express';
 import { balancer as koaBalancer } from '@ballast/koa';
 import { BallastService, type BallastModuleOptions } from '@ballast/nestjs';
+import { Logger } from '@nestjs/common';
 import { createProxy, type ProxyOptions } from '@ballast/node';
 import axios from 'axios';
 import fc from 'fast-check';
@@ -250,7 +251,11 @@ async function judge(make: () => Made): Promise<void> {
 
 describe('hostile configuration', () => {
   const saved = process.env.BALLAST_INSTANCES;
-  beforeAll(() => delete process.env.BALLAST_INSTANCES);
+  beforeAll(() => {
+    delete process.env.BALLAST_INSTANCES;
+    // Without a logger option, BallastService logs through Nest's; quiet, as in a test app.
+    Logger.overrideLogger(false);
+  });
   afterAll(() => {
     if (saved !== undefined) process.env.BALLAST_INSTANCES = saved;
   });
