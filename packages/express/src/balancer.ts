@@ -66,7 +66,6 @@ export function balancer(
     try {
       body = parsedBody(req);
     } catch (err) {
-      if (err instanceof ProxyError) return answer(err);
       return next(err);
     }
     const abort = new AbortController();

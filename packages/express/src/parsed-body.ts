@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { BallastError } from '@ballast/core';
-import { ProxyError } from '@ballast/node';
 import type { Request } from 'express';
 
 /** Whether the request announces a body (RFC 9112 §6.3: Transfer-Encoding or a non-zero Content-Length). */
@@ -15,11 +14,6 @@ const hasBody = (req: IncomingMessage) =>
  * the parser has already decoded it. Throws `BALLAST_BODY_CONSUMED` when the body cannot be rebuilt, rather than hang.
  */
 export function parsedBody(req: Request): Buffer {
-  // As the proxy refuses it on its own path: a coding it cannot know the parser undid.
-  const coding = req.headers['transfer-encoding'];
-  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
-    throw new ProxyError('BALLAST_BAD_REQUEST', `Unsupported transfer coding: ${coding}`);
-  }
   const body: unknown = req.body;
   // Kept by the parser's `verify` hook (`req.rawBody = buf`, as for webhook signatures): the
   // client's bytes, decompressed but in their own charset, so re-sent exactly as they came.

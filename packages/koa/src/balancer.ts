@@ -117,11 +117,6 @@ export function balancer(
 function consumedBody(ctx: Context): string | Buffer | undefined {
   const req = ctx.req;
   if (!req.readableEnded) return undefined;
-  // As the proxy refuses it on its own path: a coding it cannot know the parser undid.
-  const coding = req.headers['transfer-encoding'];
-  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
-    throw new ProxyError('BALLAST_BAD_REQUEST', `Unsupported transfer coding: ${coding}`);
-  }
   const raw: unknown = (ctx.request as { rawBody?: unknown }).rawBody;
   const announced =
     req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;

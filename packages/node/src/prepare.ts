@@ -46,9 +46,10 @@ export function prepareRequest(
     });
   }
   // Node decodes `chunked` only. Another coding would go upstream unlabelled (Transfer-Encoding is
-  // hop-by-hop) with its bytes still coded, a body the upstream cannot read.
+  // hop-by-hop) with its bytes still coded, a body the upstream cannot read; so would a body a
+  // parser re-sends (`body`), which undid the chunking only as well.
   const coding = req.headers['transfer-encoding'];
-  if (bodyOption === undefined && coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
     throw new ProxyError('BALLAST_BAD_REQUEST', `Unsupported transfer coding: ${coding}`);
   }
   const sized = typeof bodyOption === 'string' || Buffer.isBuffer(bodyOption);
