@@ -269,6 +269,9 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       { service: this.service, instance: member.id, reason: 'added', state: member.state },
       'ballast: instance added',
     );
+    // A newcomer can end a panic (announced now, not at the next pick) but never start one, so
+    // only then does an add() pay for a rebuild: adding n instances one by one stays O(n).
+    if (this.tracker.panic) this.candidates.current();
     return member;
   }
 
@@ -294,7 +297,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   remove(id: string): boolean {
-    return this.removeMember(id, 'removed');
+    const removed = this.removeMember(id, 'removed');
+    // A panic the removal starts or ends is announced now (removal is O(n) already).
+    if (removed) this.candidates.current();
+    return removed;
   }
 
   /** Every state change logs its instance and reason: `removed` (by `remove()`) or `discovery`. */
@@ -563,6 +569,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
   poolChanged(): void {
     this.candidates.invalidate();
+  }
+
+  refreshPool(): void {
+    this.candidates.current();
   }
 
   private membersChanged(): void {

@@ -29,6 +29,8 @@ export interface DiscoveryHost {
   reconfigure(member: Member, spec: InstanceSpec): void;
   /** Removes an instance the source no longer lists (it drains its leases). */
   removeDiscovered(id: string): void;
+  /** Rebuilds the pool now if it changed, announcing a panic that starts or ends. */
+  refreshPool(): void;
 }
 
 /** Validates the `discovery` option. */
@@ -215,6 +217,7 @@ export class DiscoveryFeed {
     // A move was re-added above; it reports as an update.
     added -= moved;
     updated += moved;
+    host.refreshPool();
 
     this.state = 'ok';
     this.updates += 1;

@@ -319,6 +319,9 @@ export class Member implements Instance {
   intervalFailures = 0;
   periodRequests = 0;
   periodFailures = 0;
+  /** Request and error rates (per second, exponentially weighted) for the load factor. */
+  loadQps = 0;
+  loadEps = 0;
   /** Clock time the member joined (ms). */
   readonly addedAt: number = 0;
 

@@ -93,6 +93,7 @@ export class HealthModel {
   }
 
   isHealthy(member: Member): boolean {
-    return member.health >= this.config.threshold;
+    // The check on its own too: with a threshold of 0, a score of 0 would still pass.
+    return member.checkOk && member.health >= this.config.threshold;
   }
 }

@@ -22,7 +22,8 @@
  *   aggression)) for `windowMs` (30 s). Not at start-up, when every instance is new.
  * - **Server-reported load** (gRPC weighted round robin): with utilization u reported on
  *   outcomes, an instance's weight is scaled by its capacity estimate qps / (u + eps / qps ×
- *   penalty), relative to the mean of the instances that report; a report counts only after a
+ *   penalty), relative to the mean of the instances that report, with qps and eps (errors per
+ *   second) measured here and smoothed over 10 s; a report counts only after a
  *   `blackoutMs` (10 s) of steady reporting and expires after `expiryMs` (3 min) of silence.
  * - **Panic**: when fewer than `panicThreshold` (50 %) of the instances are healthy the pool
  *   becomes every instance that is not ejected (or none, with `failOnPanic`), rather than
@@ -43,6 +44,8 @@ export interface TrackerHost {
   members(): readonly Member[];
   /** Eligibility or an effective weight changed: the pool must be rebuilt. */
   poolChanged(): void;
+  /** Rebuilds the pool now if it changed, announcing a panic that starts or ends. */
+  refreshPool(): void;
   /** The balancer's clock, read afresh (outcomes may carry a slightly earlier time). */
   now(): number;
 }
@@ -125,6 +128,8 @@ export class HealthTracker {
       }
     }
     this.reassess(member, now, 'failure');
+    // Between picks too: a failure that starts a panic is announced with it, not at the next pick.
+    this.host.refreshPool();
   }
 
   /** How long after a restore one failure re-ejects: the slow-start window, or one base ejection. */
@@ -153,10 +158,10 @@ export class HealthTracker {
     const from = member.state;
     if (to === from) return;
     member.state = to;
-    if ((from === 'unhealthy' || from === 'ejected') && to === 'healthy') {
+    if ((from === 'unhealthy' || from === 'ejected') && (to === 'healthy' || to === 'slow-start')) {
       // Back from trouble: on probation (one failure ejects, with the growing ejection time, so
       // an instance failing half its requests is not let back every second), and ramping up
-      // like a newcomer.
+      // like a newcomer (a newcomer that fell during its ramp starts it again).
       member.restoredAt = now;
       if (this.config.slowStart !== false && this.hasServingMember(member)) {
         this.startSlowStart(member, now);
@@ -333,13 +338,14 @@ export class HealthTracker {
     member.slowStartFactor = 1;
     this.nextRestoreAt = Math.min(this.nextRestoreAt, member.ejectedUntil);
     this.nextDueAt = Math.min(this.nextDueAt, this.nextRestoreAt);
+    // State first, then the event: a listener that reads the state or picks sees the ejection.
+    this.reassess(member, now, reason);
     const { service, events, logger } = this.host;
     events.emit('eject', { service, instance: member, reason, untilMs: member.ejectedUntil });
     logger.warn(
       { service, instance: member.id, reason, durationMs, ejections: member.ejections },
       'ballast: instance ejected',
     );
-    this.reassess(member, now, reason);
     return true;
   }
 
@@ -349,10 +355,10 @@ export class HealthTracker {
     member.consecutiveFailures = 0;
     member.successRate = 1;
     this.model.score(member);
+    this.reassess(member, now, reason);
     const { service, events, logger } = this.host;
     events.emit('restore', { service, instance: member, reason });
     logger.info({ service, instance: member.id, reason }, 'ballast: instance restored');
-    this.reassess(member, now, reason);
   }
 
   private startSlowStart(member: Member, now: number): void {

@@ -10,6 +10,13 @@ import type { LoadConfig, SlowStartConfig } from './options';
 const MIN_UTILIZATION = 0.01;
 
 /**
+ * Time constant of the request and error rates behind the capacity estimate, ms. gRPC reads the
+ * rate from the server's report; measured here, per one-second period, an instance hit every
+ * other second would alternate between a rate and none, and lose its load weighting.
+ */
+const RATE_WINDOW_MS = 10_000;
+
+/**
  * Sets `member.slowStartFactor` at `now`, as Envoy: max(minWeightPercent / 100, (t / window) ^
  * (1 / aggression)), t since the ramp started; 1, and the ramp over, once t reaches the window.
  */
@@ -35,9 +42,10 @@ export function reportLoad(member: Member, utilization: number, now: number, loa
 
 /**
  * Sets every member's `loadFactor` as gRPC's weighted round robin: weight ∝ qps / (utilization +
- * eps / qps × penalty) over the `elapsedMs` since the last call, normalised to a mean of 1 over
- * the members with a fresh report (reporting for `blackoutMs`, last report within `expiryMs`).
- * Returns whether any factor changed.
+ * eps / qps × penalty), normalised to a mean of 1 over the members with a fresh report
+ * (reporting for `blackoutMs`, last report within `expiryMs`). The rates are exponentially
+ * weighted over `RATE_WINDOW_MS`, updated with the `elapsedMs` since the last call. Returns
+ * whether any factor changed.
  */
 export function updateLoadFactors(
   members: readonly Member[],
@@ -49,12 +57,16 @@ export function updateLoadFactors(
   let sum = 0;
   let count = 0;
   const capacity = new Float64Array(members.length);
+  const period = Math.max(1, elapsedMs);
+  const alpha = 1 - Math.exp(-period / RATE_WINDOW_MS);
   for (let i = 0; i < members.length; i++) {
     const m = members[i]!;
-    const qps = ((m.requests - m.periodRequests) * 1000) / Math.max(1, elapsedMs);
-    const eps = ((m.failures - m.periodFailures) * 1000) / Math.max(1, elapsedMs);
+    m.loadQps += alpha * (((m.requests - m.periodRequests) * 1000) / period - m.loadQps);
+    m.loadEps += alpha * (((m.failures - m.periodFailures) * 1000) / period - m.loadEps);
     m.periodRequests = m.requests;
     m.periodFailures = m.failures;
+    const qps = m.loadQps;
+    const eps = m.loadEps;
     const fresh = m.loadAt >= 0 && now - m.loadAt <= expiryMs && now - m.loadSince >= blackoutMs;
     // A utilization near zero would make the capacity estimate explode; 1 % is the floor.
     const denominator =
