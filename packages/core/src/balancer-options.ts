@@ -59,6 +59,34 @@ export function readClock(clock: () => number, option: unknown): number {
   return now;
 }
 
+/**
+ * A user clock after its first reading, guarded for the rest of its life: a reading that is not
+ * a finite number, or a call that throws, counts as no time passed since the last good reading,
+ * and `onInvalid` hears of it. One NaN would otherwise become a deadline that is never due
+ * (every comparison with NaN is false), and ejections would never end. The default clock,
+ * `performance.now()`, needs no guard and gets none: it is read on every pick.
+ */
+export function guardClock(
+  clock: () => number,
+  first: number,
+  onInvalid: (reading: unknown) => void,
+): () => number {
+  let last = first;
+  return () => {
+    let reading: unknown;
+    try {
+      reading = clock();
+    } catch (error) {
+      onInvalid(error);
+      return last;
+    }
+    // Finite: NaN - NaN and Infinity - Infinity are NaN.
+    if (typeof reading === 'number' && reading - reading === 0) return (last = reading);
+    onInvalid(reading);
+    return last;
+  };
+}
+
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /**

@@ -1,4 +1,5 @@
 import {
+  guardClock,
   OPTION_KEYS,
   parseClock,
   parseFunction,
@@ -6,11 +7,11 @@ import {
   parseService,
   readClock,
 } from './balancer-options';
-import type { Clock } from './clock';
+import { defaultClock, type Clock } from './clock';
 import { LeaseImpl } from './lease';
 import { CandidatePool } from './pool';
 import { DiscoveryFeed, parseDiscovery, type DiscoveryHost } from './discovery';
-import { BallastError, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
+import { BallastError, describe, fieldPath, InvalidConfigError, NoInstanceError } from './errors';
 import { Events } from './events';
 import { parseHealthOptions } from './health/options';
 import { HealthTracker, type TrackerHost } from './health/tracker';
@@ -47,6 +48,15 @@ import type {
 
 /** The longest `reason` `eject()` accepts: it goes into events and log lines. */
 const MAX_REASON_LENGTH = 64;
+
+/**
+ * How long after the latest pick a release given its latency may be dated at that pick rather
+ * than read the clock (see `settle`): within it, the outcome's time is off by at most this.
+ */
+const OUTCOME_DATING_MS = 1_000;
+
+/** What `settleUnreadable` records. */
+const UNREADABLE_OUTCOME: Outcome = Object.freeze({ ok: false });
 
 /**
  * Creates a balancer for one upstream service. Throws `InvalidConfigError`
@@ -103,6 +113,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   /** The observers as one guarded call (see `observeReleases`), or undefined without any. */
   private observeRelease: ReleaseObserver | undefined;
   private hasRetryListeners = false;
+  private clockWarned = false;
   private readonly feed: DiscoveryFeed | undefined;
 
   constructor(options: BalancerOptions) {
@@ -120,7 +131,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     }
     const o = raw as Partial<Record<keyof BalancerOptions, unknown>>;
     this.service = parseService(o.service);
-    this.clock = parseClock(o.clock);
+    const clock = parseClock(o.clock);
     this.random = parseFunction(o.random, 'random', defaultRandom);
     this.logger = parseLogger(o.logger);
     this.events = new Events(this.logger);
@@ -131,7 +142,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.strategyName = typeof this.impl.name === 'string' ? this.impl.name : 'custom';
     this.state = { key: undefined, now: 0, isPool: true, random: this.random };
 
-    const now = readClock(this.clock, o.clock);
+    const now = readClock(clock, o.clock);
+    this.clock = clock === defaultClock ? clock : guardClock(clock, now, (reading) => this.badClock(reading));
     this.tracker = new HealthTracker(health, this, now);
     this.candidates = new CandidatePool(
       this,
@@ -202,20 +214,28 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     return lease;
   }
 
-  /** Called once per lease by `Lease.release`. */
+  /**
+   * Called once per lease by `Lease.release`. Reads everything it needs from `outcome` before it
+   * changes anything, so an outcome whose getter throws leaves no trace (see `settleUnreadable`).
+   */
   settle(member: Member, startedAt: number, outcome: Outcome): void {
     const valid = typeof outcome === 'object' && outcome !== null;
     const ok = valid && outcome.ok === true;
     const given = valid ? outcome.latencyMs : undefined;
+    const load = valid ? outcome.load : undefined;
     let latencyMs: number;
     let now: number;
     // A caller that measured the latency saves the clock read: the release happened at
-    // startedAt + latency, or, if that claims a time after the latest pick, at least then. Never
-    // later: a latency in the wrong unit (µs for ms) must not date outcomes in the future. The
-    // one decision that needs the exact time, an ejection's deadline, reads the clock itself.
+    // startedAt + latency, or, if that claims a time after the latest pick, at least then: a
+    // busy balancer picks often, and its latest pick is at most moments old. One that claims a
+    // time long after it (a long request on a quiet service) reads the clock, so an instance
+    // that just failed is not taken for one idle since that pick. Never later than the clock: a
+    // latency in the wrong unit (µs for ms) must not date outcomes in the future. An
+    // ejection's deadline, which needs the exact time, reads the clock itself.
     if (typeof given === 'number' && given >= 0 && given < Infinity) {
       latencyMs = given;
       now = Math.min(startedAt + given, this.lastPickAt);
+      if (startedAt + given - now > OUTCOME_DATING_MS) now = this.lateOutcomeTime(startedAt + given);
     } else {
       now = this.clock();
       latencyMs = now > startedAt ? now - startedAt : 0;
@@ -224,7 +244,7 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     member.inflight -= 1;
     member.lastLatencyMs = latencyMs;
     if (member.draining) this.settleDraining(member, ok, now);
-    else this.tracker.outcome(member, ok, latencyMs, valid ? outcome.load : undefined, now);
+    else this.tracker.outcome(member, ok, latencyMs, load, now);
     const builtin = this.builtin;
     if (builtin !== undefined) {
       builtin.onOutcome?.(member, latencyMs, ok, now);
@@ -235,6 +255,36 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     const observe = this.observeRelease;
     if (observe !== undefined) observe(member, ok, member.slot);
     if (this.releaseListeners !== undefined) this.announceRelease(member, outcome, ok);
+  }
+
+  /**
+   * A release whose outcome threw while `settle` read it (a getter): settled as a failure, so
+   * the in-flight count stays exact, and logged. The caller's bug is not the balancer's crash.
+   */
+  settleUnreadable(member: Member, startedAt: number, error: unknown): void {
+    this.logger.warn(
+      { service: this.service, instance: member.id, err: error },
+      'ballast: release() got an outcome that could not be read; counted as a failure',
+    );
+    this.settle(member, startedAt, UNREADABLE_OUTCOME);
+  }
+
+  /**
+   * The time of an outcome its latency dates long after the latest pick: then, not later than
+   * now. Kept out of `settle`, which V8 must keep small enough to inline (see `settleDraining`).
+   */
+  private lateOutcomeTime(claimed: number): number {
+    return Math.min(claimed, this.clock());
+  }
+
+  /** A user clock's invalid reading (see `guardClock`): logged once, the first time. */
+  private badClock(reading: unknown): void {
+    if (this.clockWarned) return;
+    this.clockWarned = true;
+    this.logger.warn(
+      { service: this.service, reading: reading instanceof Error ? reading.message : describe(reading) },
+      'ballast: the clock gave an invalid reading; using its last valid one',
+    );
   }
 
   /**

@@ -4,6 +4,8 @@ import type { Lease, Outcome } from './types';
 /** What a lease reports its outcome to: the balancer that issued it. */
 export interface LeaseOwner {
   settle(member: Member, startedAt: number, outcome: Outcome): void;
+  /** `settle` threw reading `outcome` (a getter), before it changed anything. */
+  settleUnreadable(member: Member, startedAt: number, error: unknown): void;
 }
 
 export class LeaseImpl implements Lease {
@@ -44,7 +46,12 @@ export class LeaseImpl implements Lease {
     // candidates (it has no call count), so once settle and the strategy's hooks fill the
     // inlining budget the getter stays a call, and its double result a heap allocation (20 to
     // 40 ns a release). A plain call to a function this small is always inlined.
-    this.owner.settle(this.instance, startTime(this.startMs, this.startNs, this.startFar), outcome);
+    const startedAt = startTime(this.startMs, this.startNs, this.startFar);
+    try {
+      this.owner.settle(this.instance, startedAt, outcome);
+    } catch (error) {
+      this.owner.settleUnreadable(this.instance, startedAt, error);
+    }
   }
 }
 
