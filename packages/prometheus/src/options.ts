@@ -83,10 +83,20 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
     registry,
     prefix,
     buckets: [...buckets],
-    // Microsecond precision: 0.005 s is 5 ms exactly, whatever the float product gives.
-    boundsMs: buckets.map((seconds) => Math.round(seconds * 1e6) / 1e3),
+    boundsMs: buckets.map(boundMs),
     metadataLabels: [...metadataLabels],
   };
+}
+
+/**
+ * A bucket bound in ms. 0.005 s is 5 ms exactly, whatever the float product gives: a product
+ * within a rounding error of a whole microsecond is snapped to it. Anything finer (a bound of
+ * 0.4 µs) is kept as it is; rounding it would merge it into its neighbour.
+ */
+function boundMs(seconds: number): number {
+  const ms = seconds * 1e3;
+  const snapped = Math.round(ms * 1e3) / 1e3;
+  return Math.abs(snapped - ms) <= ms * 1e-9 ? snapped : ms;
 }
 
 function isBalancer(value: unknown): value is Balancer {
