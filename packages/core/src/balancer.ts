@@ -176,6 +176,10 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     return this.list;
   }
 
+  pool(): readonly Member[] {
+    return this.candidates.current();
+  }
+
   pick(ctx?: PickContext): Lease {
     if (this.closed)
       throw new BallastError('BALLAST_CLOSED', `Balancer for service "${this.service}" is closed`);
@@ -521,11 +525,15 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   private chooseExcluding(candidates: readonly Member[], exclude: ReadonlySet<string>): Member | undefined {
     if (exclude.size === 0) return this.choose(candidates);
     // Random strategies draw independently, so a second draw is cheaper than filtering the pool.
-    if (this.builtin?.randomized === true) {
+    const builtin = this.builtin;
+    if (builtin?.randomized === true) {
       for (let attempt = 0; attempt < 2; attempt++) {
-        const chosen = this.builtin.pick(candidates, this.state);
+        const chosen = builtin.pick(candidates, this.state);
         if (chosen === undefined || !exclude.has(chosen.id)) return chosen;
       }
+    } else if (builtin?.pickExcluding !== undefined) {
+      const chosen = builtin.pickExcluding(candidates, this.state, exclude);
+      if (chosen !== null) return chosen;
     }
     this.state.isPool = false;
     return this.choose(candidates.filter((m) => !exclude.has(m.id)));

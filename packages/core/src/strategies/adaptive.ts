@@ -4,7 +4,8 @@
  *
  * The old Datapunk balancer switched on one sample of load variance against fixed thresholds, so
  * it flapped. Here, once per `sampleIntervalMs` (250 ms), two imbalance signals are measured over the
- * pool, each as a coefficient of variation (standard deviation / mean): of latency (each
+ * pool (the instances in service: one taken out keeps the latency it had, which says nothing of
+ * the pool any more), each as a coefficient of variation (standard deviation / mean): of latency (each
  * instance's latency average) and of load (in-flight / weight). Each is smoothed with an EWMA
  * (`smoothing` 0.3 per sample: a change must persist for about a second to count). The strategy
  * moves to `peak-ewma` when the latency signal rises above `enterLatencyCv` (0.5: one instance
@@ -81,7 +82,7 @@ export class Adaptive implements BuiltinStrategy {
   }
 
   pick(candidates: readonly Member[], ctx: BuiltinContext): Member | undefined {
-    if (ctx.now >= this.nextSampleAt) this.sample(ctx.now);
+    if (ctx.now >= this.nextSampleAt) this.sample(ctx.now, this.host.pool());
     return this.active.pick(candidates, ctx);
   }
 
@@ -93,9 +94,8 @@ export class Adaptive implements BuiltinStrategy {
     this.latencyAware.onOutcome(member, latencyMs, ok, now);
   }
 
-  private sample(now: number): void {
+  private sample(now: number, members: readonly Member[]): void {
     this.nextSampleAt = now + this.intervalMs;
-    const members = this.host.members();
     const latency = variation(members, (m) => (m.latencyMs > 0 ? m.latencyMs : undefined));
     const load = variation(members, loadOf);
     this.latencySignal += this.smoothing * (latency - this.latencySignal);

@@ -18,7 +18,7 @@
  */
 import type { Member } from '../instance';
 import type { StrategyContext } from '../types';
-import { choiceOfTwo, type BuiltinStrategy } from './strategy';
+import { choiceOfTwo, choiceOfTwoExcluding, type BuiltinStrategy } from './strategy';
 import { readOptions } from '../options';
 
 /** Weight of one sample in the pool average: roughly the last hundred samples count. */
@@ -35,7 +35,6 @@ export interface PeakEwmaOptions {
 
 export class PeakEwma implements BuiltinStrategy {
   readonly name = 'peak-ewma';
-  readonly randomized = true;
   // Number initializers keep these fields unboxed doubles (see Member).
   /** 1 / τ: decay exponents are multiplied by it, not divided by τ. */
   private readonly decayRate: number = 0;
@@ -64,6 +63,14 @@ export class PeakEwma implements BuiltinStrategy {
 
   pick(candidates: readonly Member[], ctx: StrategyContext): Member | undefined {
     return choiceOfTwo(candidates, ctx.random, ctx.now, this.cost);
+  }
+
+  pickExcluding(
+    candidates: readonly Member[],
+    ctx: StrategyContext,
+    exclude: ReadonlySet<string>,
+  ): Member | null {
+    return choiceOfTwoExcluding(candidates, ctx.random, ctx.now, this.cost, exclude);
   }
 
   onOutcome(member: Member, latencyMs: number, ok: boolean, now: number): void {

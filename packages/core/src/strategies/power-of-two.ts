@@ -11,13 +11,20 @@
  */
 import type { Member } from '../instance';
 import type { StrategyContext } from '../types';
-import { choiceOfTwo, demandOf, type BuiltinStrategy } from './strategy';
+import { choiceOfTwo, choiceOfTwoExcluding, demandOf, type BuiltinStrategy } from './strategy';
 
 export class PowerOfTwo implements BuiltinStrategy {
   readonly name = 'power-of-two';
-  readonly randomized = true;
 
   pick(candidates: readonly Member[], ctx: StrategyContext): Member | undefined {
     return choiceOfTwo(candidates, ctx.random, ctx.now, demandOf);
+  }
+
+  pickExcluding(
+    candidates: readonly Member[],
+    ctx: StrategyContext,
+    exclude: ReadonlySet<string>,
+  ): Member | null {
+    return choiceOfTwoExcluding(candidates, ctx.random, ctx.now, demandOf, exclude);
   }
 }

@@ -7,6 +7,8 @@ export interface StrategyHost {
   readonly random: Random;
   /** Every live member, eligible or not (consistent hashing keeps keys stable across health changes). */
   members(): readonly Member[];
+  /** The eligible pool, as a pick without `exclude` or `match` gets it. */
+  pool(): readonly Member[];
   /** Changes whenever membership or a weight changes. */
   readonly membersVersion: number;
   /** Reports a switch of delegate (adaptive): emitted as `strategy-change` and logged. */
@@ -32,6 +34,15 @@ export interface BuiltinStrategy extends Strategy {
    * instance is simply drawn again instead of filtering the pool.
    */
   readonly randomized?: boolean;
+  /**
+   * A pick that leaves out `exclude` (ids) without filtering the pool, or null when it cannot
+   * (too few left to draw from cheaply): the balancer then filters.
+   */
+  pickExcluding?(
+    candidates: readonly Member[],
+    ctx: BuiltinContext,
+    exclude: ReadonlySet<string>,
+  ): Member | null;
 }
 
 /** The context built-in strategies get: whether `candidates` is the balancer's own pool. */
@@ -109,7 +120,48 @@ export function choiceOfTwo(
     j = randomIndex(random, n - 1);
   }
   if (j >= i) j += 1;
-  const a = candidates[i]!;
-  const b = candidates[j]!;
+  return cheaper(candidates[i]!, candidates[j]!, now, cost);
+}
+
+/** The one of two draws with the lower cost per unit of effective weight; a tie to `a`. */
+function cheaper(a: Member, b: Member, now: number, cost: (member: Member, now: number) => number): Member {
   return cost(b, now) * a.effectiveWeight < cost(a, now) * b.effectiveWeight ? b : a;
+}
+
+/** Draws per candidate before `choiceOfTwoExcluding` gives up and lets the balancer filter. */
+const EXCLUDED_DRAWS = 8;
+
+/**
+ * `choiceOfTwo` over the candidates not in `exclude`, without filtering: each of the two is
+ * drawn again while it hits an excluded one (or, for the second, the first), which keeps both
+ * uniform over the rest. Drawing the pair from the whole pool and redrawing only an excluded
+ * winner is not the same: a pair of one excluded instance and one busy instance returned the
+ * busy one, though an idle one was left. Null when few are left (the caller filters, cheaply).
+ */
+export function choiceOfTwoExcluding(
+  candidates: readonly Member[],
+  random: Random,
+  now: number,
+  cost: (member: Member, now: number) => number,
+  exclude: ReadonlySet<string>,
+): Member | null {
+  const n = candidates.length;
+  // Half or more excluded: draws would miss too often. Ids not in the pool only make this stricter.
+  if (2 * exclude.size >= n) return null;
+  const a = drawExcept(candidates, random, exclude, undefined);
+  const b = a === undefined ? undefined : drawExcept(candidates, random, exclude, a);
+  return a === undefined || b === undefined ? null : cheaper(a, b, now, cost);
+}
+
+function drawExcept(
+  candidates: readonly Member[],
+  random: Random,
+  exclude: ReadonlySet<string>,
+  other: Member | undefined,
+): Member | undefined {
+  for (let draw = 0; draw < EXCLUDED_DRAWS; draw++) {
+    const m = candidates[randomIndex(random, candidates.length)]!;
+    if (m !== other && !exclude.has(m.id)) return m;
+  }
+  return undefined;
 }

@@ -59,6 +59,8 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   private heapOf: readonly Member[] | undefined;
   /** EDF over weight classes, or none when the heap serves the pool. */
   private classes: WeightClass[] = [];
+  /** Smooth WRR's current weights for picks from a subset, by slot (see `smoothSubset`). */
+  private subsetWeights = new Float64Array(0);
 
   constructor(options: WeightedRoundRobinOptions = {}, field = 'strategy') {
     this.smoothMax = readOptions(options, field, ['smoothMaxInstances'], true).integer(
@@ -70,7 +72,8 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   }
 
   pick(candidates: readonly Member[], ctx: BuiltinContext): Member | undefined {
-    if (candidates.length <= this.smoothMax || !ctx.isPool) return smooth(candidates);
+    if (!ctx.isPool) return this.smoothSubset(candidates);
+    if (candidates.length <= this.smoothMax) return smooth(candidates);
     if (this.heapOf !== candidates) this.startEdf(candidates);
     if (this.classes.length > 0) return this.nextOfClasses();
     const next = this.heap.peek()!;
@@ -80,6 +83,30 @@ export class WeightedRoundRobin implements BuiltinStrategy {
     // Keeping its pool position as the tie-breaker makes every period break ties alike.
     this.heap.update(next, (turns + 1) / weight);
     return next;
+  }
+
+  /**
+   * Smooth WRR over a subset (a retry's `exclude`, a `match`), with current weights of its own,
+   * by slot: on the members' own, the pool's schedule and the subset's disturbed each other
+   * (interleaved matched picks went all to one of two equal instances, and it got none of the
+   * others). O(subset), as the filtering that built the subset.
+   */
+  private smoothSubset(candidates: readonly Member[]): Member | undefined {
+    let total = 0;
+    let best: Member | undefined;
+    let bestWeight = 0;
+    for (const m of candidates) {
+      if (m.slot >= this.subsetWeights.length)
+        this.subsetWeights = grown(this.subsetWeights, (m.slot + 1) * 2);
+      const current = (this.subsetWeights[m.slot]! += m.effectiveWeight);
+      total += m.effectiveWeight;
+      if (best === undefined || current > bestWeight) {
+        best = m;
+        bestWeight = current;
+      }
+    }
+    if (best !== undefined) this.subsetWeights[best.slot]! -= total;
+    return best;
   }
 
   /** EDF over weight classes: the next member of the class whose turn is due first. */
@@ -104,12 +131,15 @@ export class WeightedRoundRobin implements BuiltinStrategy {
   }
 
   private startEdf(candidates: readonly Member[]): void {
-    // Turns by slot are the heap's: after weight classes served, nobody has any to keep.
-    const previous = this.classes.length === 0 ? (this.heapOf ?? []) : [];
+    // The schedule's place carries over whichever of the two served before: a pool whose
+    // number of distinct weights crosses 8 back and forth (an instance flapping) otherwise
+    // restarted every light instance's turn at each crossing, and they never came due.
+    const fromClasses = this.classes.length > 0;
+    const previous = fromClasses ? this.turnsFromClasses() : (this.heapOf ?? []);
     this.heapOf = candidates;
     const groups = byWeight(candidates);
     if (groups !== undefined) {
-      this.classes = this.keepClasses(groups);
+      this.classes = fromClasses ? this.keepClasses(groups) : this.classesFromTurns(groups, previous);
       this.heap.build([], poolOrder, poolOrder);
       return;
     }
@@ -117,6 +147,40 @@ export class WeightedRoundRobin implements BuiltinStrategy {
     this.keepTurns(previous, candidates);
     const { turns, weights } = this;
     this.heap.build(candidates, (m) => (turns[m.slot]! + 1) / weights[m.slot]!, poolOrder);
+  }
+
+  /**
+   * The weight classes' place as turns by slot, the heap's form: a member before its class's
+   * cursor has taken the class's turn, the others the one before. Returns the members.
+   */
+  private turnsFromClasses(): Member[] {
+    const members: Member[] = [];
+    for (const c of this.classes) {
+      c.members.forEach((m, k) => {
+        this.fit(m.slot);
+        this.owners[m.slot] = m;
+        this.weights[m.slot] = c.weight;
+        this.turns[m.slot] = k < c.cursor ? c.turn : c.turn - 1;
+        members.push(m);
+      });
+    }
+    return members;
+  }
+
+  /**
+   * Weight classes from the heap's turns by slot: each class serves the earliest turn one of its
+   * members has pending, from the first member (in pool order) that has it pending.
+   */
+  private classesFromTurns(
+    groups: readonly [number, Member[]][],
+    previous: readonly Member[],
+  ): WeightClass[] {
+    const stamp = this.stamp(previous);
+    return groups.map(([weight, members]): WeightClass => {
+      const pending = members.map((m) => this.keptTurns(m, weight, stamp) + 1);
+      const turn = pending.reduce((a, b) => Math.min(a, b));
+      return { weight, members, turn, cursor: pending.indexOf(turn) };
+    });
   }
 
   /** Weight classes that existed before keep their turn and next member; new ones start now. */
@@ -136,25 +200,45 @@ export class WeightedRoundRobin implements BuiltinStrategy {
 
   /** Members of the previous pool at an unchanged weight keep their turns; the others start now. */
   private keepTurns(previous: readonly Member[], candidates: readonly Member[]): void {
-    let maxSlot = 0;
-    for (const m of candidates) if (m.slot > maxSlot) maxSlot = m.slot;
-    for (const m of previous) if (m.slot > maxSlot) maxSlot = m.slot;
-    if (this.turns.length <= maxSlot) {
-      const size = (maxSlot + 1) * 2;
-      this.turns = grown(this.turns, size);
-      this.weights = grown(this.weights, size);
-      this.stamps = grown(this.stamps, size);
-    }
-    const stamp = ++this.rebuilds;
-    for (const m of previous) this.stamps[m.slot] = stamp;
+    const stamp = this.stamp(previous);
     for (const m of candidates) {
-      const slot = m.slot;
       const weight = m.effectiveWeight;
-      if (this.stamps[slot] === stamp && this.owners[slot] === m && this.weights[slot] === weight) continue;
-      this.owners[slot] = m;
-      this.weights[slot] = weight;
-      this.turns[slot] = nextTurn(this.virtualTime, weight) - 1;
+      const turns = this.keptTurns(m, weight, stamp);
+      this.owners[m.slot] = m;
+      this.weights[m.slot] = weight;
+      this.turns[m.slot] = turns;
     }
+  }
+
+  /** Marks the slots of `previous` as the previous pool's; returns the mark. */
+  private stamp(previous: readonly Member[]): number {
+    const stamp = ++this.rebuilds;
+    for (const m of previous) {
+      this.fit(m.slot);
+      this.stamps[m.slot] = stamp;
+    }
+    return stamp;
+  }
+
+  /**
+   * The turns `member` has taken: its own if it was in the previous pool (`stamp`) at `weight`,
+   * else as if it joined now (its first turn is the next one due after the virtual time).
+   */
+  private keptTurns(member: Member, weight: number, stamp: number): number {
+    const slot = member.slot;
+    this.fit(slot);
+    if (this.stamps[slot] === stamp && this.owners[slot] === member && this.weights[slot] === weight)
+      return this.turns[slot]!;
+    return nextTurn(this.virtualTime, weight) - 1;
+  }
+
+  /** Grows the arrays by slot to hold `slot`. */
+  private fit(slot: number): void {
+    if (slot < this.turns.length) return;
+    const size = (slot + 1) * 2;
+    this.turns = grown(this.turns, size);
+    this.weights = grown(this.weights, size);
+    this.stamps = grown(this.stamps, size);
   }
 }
 
