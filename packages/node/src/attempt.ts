@@ -67,6 +67,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   statusCode = 0;
   load: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The idle timer of the response body, and when its last chunk came (see `armIdle`). */
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastDataAt = 0;
+  private paused = false;
   private abortReason: Error | undefined;
   private discarded = 0;
   readonly startedAt = perf.now();
@@ -75,8 +79,52 @@ export class Attempt implements Dispatcher.DispatchHandler {
     private readonly owner: AttemptOwner,
     readonly lease: Lease,
     timeoutMs: number,
+    private readonly idleTimeoutMs: number,
   ) {
     this.timer = setTimeout(onTimeout, timeoutMs, this, timeoutMs);
+  }
+
+  /**
+   * Starts the response body's idle timer: `idleTimeoutMs` without a chunk abandons the attempt
+   * (504, or a closed connection once the head went out). One timer per response, not one per
+   * chunk: a chunk only notes its time, and the timer, when it fires, waits out the rest.
+   * undici's `bodyTimeout` stays as a backstop; its timer ticks every half second, so a 200 ms
+   * setting fired after about a second.
+   */
+  private armIdle(): void {
+    this.lastDataAt = perf.now();
+    this.idleTimer = setTimeout(onIdle, this.idleTimeoutMs, this);
+  }
+
+  /**
+   * The idle timer fired: give up, or wait out the time left since the last chunk. Not while
+   * the receiver holds the body back (`pause`): that wait is the exchange's stall timer's.
+   */
+  idleCheck(): void {
+    this.idleTimer = undefined;
+    if (this.phase !== Phase.Streaming) return;
+    const left = this.paused ? this.idleTimeoutMs : this.idleTimeoutMs - (perf.now() - this.lastDataAt);
+    if (left > 0) this.idleTimer = setTimeout(onIdle, left, this);
+    else this.cancel(new AttemptTimeoutError('idle', this.idleTimeoutMs));
+  }
+
+  /** The receiver is full: the upstream body waits, and its idle time does not count. */
+  pause(): void {
+    this.paused = true;
+    this.controller?.pause();
+  }
+
+  /** The receiver wants more: the upstream body flows again, its idle time counted from now. */
+  resume(): void {
+    if (this.paused) this.lastDataAt = perf.now();
+    this.paused = false;
+    this.controller?.resume();
+  }
+
+  private stopIdle(): void {
+    if (this.idleTimer === undefined) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   get written(): boolean {
@@ -116,6 +164,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.phase === Phase.Waiting || this.phase === Phase.Streaming) {
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.timer = undefined;
+      this.stopIdle();
       this.owner.onError(this, reason);
     }
     this.phase = Phase.Done;
@@ -147,6 +196,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.owner.onHeaders(this, statusCode, headers, statusMessage);
+    // onHeaders moved the phase on (TypeScript still sees it narrowed to Waiting).
+    if ((this.phase as Phase) === Phase.Streaming) this.armIdle();
   }
 
   onRequestUpgrade(
@@ -164,8 +215,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.phase === Phase.Streaming) this.owner.onData(this, chunk);
-    else if (this.phase === Phase.Discarding) {
+    if (this.phase === Phase.Streaming) {
+      this.lastDataAt = perf.now();
+      this.owner.onData(this, chunk);
+    } else if (this.phase === Phase.Discarding) {
       this.discarded += chunk.length;
       if (this.discarded > MAX_DISCARD_BYTES) {
         this.phase = Phase.Done;
@@ -175,6 +228,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.stopIdle();
     if (this.phase === Phase.Streaming) this.owner.onEnd(this);
     this.phase = Phase.Done;
   }
@@ -184,9 +238,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.phase === Phase.Streaming && this.statusCode === 304 && isLengthMismatch(error)) {
-      // A 304 has no body, yet may announce the Content-Length of the 200 (RFC 9110 §8.6, as
-      // ASP.NET Core and Tornado do); undici counts the bytes it never got as a short body.
+    this.stopIdle();
+    if (this.phase === Phase.Streaming && hasNoBody(this.statusCode) && isLengthMismatch(error)) {
+      // A 204 or 304 has no body, whatever its Content-Length says (RFC 9112 §6.3); a 304 may
+      // announce that of the 200 (RFC 9110 §8.6, as ASP.NET Core and Tornado do). undici
+      // counts the bytes it never got as a short body.
       this.onResponseEnd();
       return;
     }
@@ -195,10 +251,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
+/** Whether a response with this status never has a body (RFC 9112 §6.3): 1xx, 204 and 304. */
+export function hasNoBody(statusCode: number): boolean {
+  return statusCode === 204 || statusCode === 304 || (statusCode >= 100 && statusCode < 200);
+}
+
 function isLengthMismatch(error: Error): boolean {
   return (error as { code?: unknown }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
 }
 
 function onTimeout(attempt: Attempt, ms: number): void {
   attempt.timedOut(ms);
+}
+
+function onIdle(attempt: Attempt): void {
+  attempt.idleCheck();
 }

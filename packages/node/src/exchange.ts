@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Lease } from '@ballast/core';
-import { Attempt, Phase, type AttemptOwner, type Engine } from './attempt';
+import { Attempt, hasNoBody, Phase, type AttemptOwner, type Engine } from './attempt';
 import {
   BadResponseError,
   ClientAbortError,
@@ -217,7 +217,8 @@ export abstract class Exchange implements AttemptOwner {
       return;
     }
     const upstream = this.upstream!;
-    const attempt = new Attempt(this, lease, this.engine.config.timeoutMs);
+    const { timeoutMs, idleTimeoutMs } = this.engine.config;
+    const attempt = new Attempt(this, lease, timeoutMs, idleTimeoutMs);
     this.attempt = attempt;
     const kept = this.requestBody;
     // A BufferedBody is replaced by its bytes before the first attempt.
@@ -290,7 +291,8 @@ export abstract class Exchange implements AttemptOwner {
    */
   private mayHold(response: UpstreamResponse): boolean {
     const limit = this.engine.config.bufferResponseBytes;
-    if (limit === 0) return false;
+    // A status without a body has nothing to hold, whatever its Content-Length announces.
+    if (limit === 0 || hasNoBody(response.statusCode)) return false;
     const length = response.headers['content-length'];
     if (typeof length !== 'string') return false;
     const bytes = Number(length);
@@ -406,14 +408,14 @@ export abstract class Exchange implements AttemptOwner {
    * connection for as long as it keeps its socket open.
    */
   protected pauseUpstream(attempt: Attempt): void {
-    attempt.controller?.pause();
+    attempt.pause();
     this.stallTimer ??= setTimeout(onStalled, this.engine.config.idleTimeoutMs, this);
   }
 
   /** The receiver wants more: the upstream body flows again. */
   resumeUpstream(attempt = this.attempt): void {
     this.clearStall();
-    attempt?.controller?.resume();
+    attempt?.resume();
   }
 
   private clearStall(): void {

@@ -122,21 +122,31 @@ export class ResponseExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
-    const { config, logger } = this.engine;
+    const { config } = this.engine;
     // Whoever answers, a client still uploading gets its connection closed after the answer.
     closeIfUploading(this.res);
     if (config.onError !== undefined) {
       try {
-        config.onError(error, this.req, this.res);
+        const answered: unknown = config.onError(error, this.req, this.res);
+        // An async hook that rejects is a throw too, only later: unobserved, it would be an
+        // unhandled rejection (the end of the process), and the client would get no answer.
+        if (isThenable(answered)) answered.then(undefined, (hookError) => this.hookFailed(error, hookError));
         return;
       } catch (hookError) {
-        logger.error(
-          { service: this.engine.balancer.service, error: hookError },
-          'ballast: onError hook threw',
-        );
+        this.hookFailed(error, hookError);
+        return;
       }
     }
     respondError(error, this.res);
+  }
+
+  /** A throwing or rejecting `onError`: logged, and the default answer goes out if it still can. */
+  private hookFailed(error: ProxyError, hookError: unknown): void {
+    this.engine.logger.error(
+      { service: this.engine.balancer.service, error: hookError },
+      'ballast: onError hook threw',
+    );
+    if (!this.res.headersSent && !this.res.writableEnded) respondError(error, this.res);
   }
 
   protected cancelled(): void {
@@ -268,4 +278,8 @@ class UpstreamBody extends Readable {
     if (error !== null || !this.readableEnded) this.exchange.abort(new ClientAbortError(error ?? undefined));
     callback(error);
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

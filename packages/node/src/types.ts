@@ -95,8 +95,11 @@ export interface ProxyOptions {
    * Node cannot write (CR, LF, a status outside 100–999), ends the request with a 502.
    */
   readonly onProxyResponse?: (upstream: UpstreamResponse, req: IncomingMessage) => void;
-  /** Answers a failed request instead of the proxy's short plain-text 502, 503 or 504. */
-  readonly onError?: (err: ProxyError, req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Answers a failed request instead of the proxy's short plain-text 502, 503 or 504. It may be
+   * async; one that throws or rejects is logged, and the default answer goes out if it can.
+   */
+  readonly onError?: (err: ProxyError, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
   /** Active health checks, or `false` (the default). */
   readonly healthCheck?: HealthCheckOptions | false;
   /** pino-compatible logger; per-request lines only at debug. Default: silent. */
