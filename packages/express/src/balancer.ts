@@ -93,15 +93,7 @@ export function balancer(
     /** A ProxyError's answer: `onError`, or the proxy's own short plain-text one. */
     function answer(err: ProxyError): void {
       if (res.headersSent || res.writableEnded) return;
-      if (handle) {
-        try {
-          return handle(err, req, res);
-        } catch {
-          // The proxy answers for a throwing onError on its own path; so does this one, rather
-          // than leave a rejected promise and a client without an answer.
-        }
-      }
-      proxy.respondError(err, res);
+      proxy.answerError(err, req, res);
     }
   }
 

@@ -11,7 +11,12 @@ export interface ExpressProxyOptions extends Omit<ProxyOptions, 'onError'> {
    * Answers a failed request (`err.statusCode` 502, 503 or 504; 400 or 408 for a request the
    * client got wrong) instead of the proxy's short plain-text response. Call `next(err)` to hand it to the application's error handler.
    */
-  readonly onError?: (err: ProxyError, req: Request, res: Response, next: NextFunction) => void;
+  readonly onError?: (
+    err: ProxyError,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ) => void | Promise<void>;
 }
 
 /** The middleware `balancer()` returns: a request handler that also owns its proxy. */

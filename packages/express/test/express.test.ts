@@ -323,16 +323,19 @@ describe('@ballast/express in an Express app', () => {
     expect(res.headers['retry-after']).toBe('5');
   });
 
-  test('an onError that throws still gets the proxy answer on the re-sent-body path, not a hang', async () => {
-    const mw = balancer(
-      { instances: [] },
-      {
-        ...QUIET,
-        onError: () => {
-          throw new Error('hook bug');
-        },
+  test.each([
+    [
+      'throws',
+      () => {
+        throw new Error('hook bug');
       },
-    );
+    ],
+    ['rejects', () => Promise.reject(new Error('async hook bug'))],
+  ])('an onError that %s still gets the proxy answer on both paths, not a hang', async (_how, onError) => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const mw = balancer({ instances: [] }, { ...QUIET, onError });
     const app = await h.serve(mw, (mw) => serve(mw, (app) => app.use(express.json(), mw)));
     // As on the streaming path, where the proxy itself catches the hook.
     expect((await request(`${app.url}/x`)).status).toBe(503);
@@ -343,6 +346,9 @@ describe('@ballast/express in an Express app', () => {
     });
     expect(post.status).toBe(503);
     expect(post.headers['retry-after']).toMatch(/^\d+$/);
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
   });
 
   test('status() mounted with app.use serves the page and snapshot relative to its mount', async () => {

@@ -15,7 +15,7 @@ import { hasBody } from './headers';
 import { HealthChecker } from './health-check';
 import { parseProxyOptions } from './options';
 import { Pools } from './pools';
-import { ForwardExchange, ResponseExchange, respondError } from './respond';
+import { answerError, ForwardExchange, ResponseExchange, respondError } from './respond';
 import { RetryBudget } from './retry-budget';
 import { isBalancer } from './target';
 import type { ForwardOptions, ForwardResponse, ProxyHandler, ProxyOptions } from './types';
@@ -158,6 +158,11 @@ export function createProxy(
     upgrade: { value: upgrade, enumerable: true },
     forward: { value: forward, enumerable: true },
     respondError: { value: respondError, enumerable: true },
+    answerError: {
+      value: (err: ProxyError, req: IncomingMessage, res: ServerResponse) =>
+        answerError(engine, err, req, res),
+      enumerable: true,
+    },
     close: { value: close, enumerable: true },
   }) as ProxyHandler;
 }

@@ -122,31 +122,9 @@ export class ResponseExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
-    const { config } = this.engine;
     // Whoever answers, a client still uploading gets its connection closed after the answer.
     closeIfUploading(this.res);
-    if (config.onError !== undefined) {
-      try {
-        const answered: unknown = config.onError(error, this.req, this.res);
-        // An async hook that rejects is a throw too, only later: unobserved, it would be an
-        // unhandled rejection (the end of the process), and the client would get no answer.
-        if (isThenable(answered)) answered.then(undefined, (hookError) => this.hookFailed(error, hookError));
-        return;
-      } catch (hookError) {
-        this.hookFailed(error, hookError);
-        return;
-      }
-    }
-    respondError(error, this.res);
-  }
-
-  /** A throwing or rejecting `onError`: logged, and the default answer goes out if it still can. */
-  private hookFailed(error: ProxyError, hookError: unknown): void {
-    this.engine.logger.error(
-      { service: this.engine.balancer.service, error: hookError },
-      'ballast: onError hook threw',
-    );
-    if (!this.res.headersSent && !this.res.writableEnded) respondError(error, this.res);
+    answerError(this.engine, error, this.req, this.res);
   }
 
   protected cancelled(): void {
@@ -277,6 +255,38 @@ class UpstreamBody extends Readable {
     // its stack trace) built for nothing.
     if (error !== null || !this.readableEnded) this.exchange.abort(new ClientAbortError(error ?? undefined));
     callback(error);
+  }
+}
+
+/**
+ * Answers a failed request: through `onError` when there is one, else with `respondError`. An
+ * `onError` that throws, or an async one that rejects (a throw, only later: unobserved, it would
+ * be an unhandled rejection, the end of the process, and the client would get no answer), is
+ * logged, and the default answer goes out if none has.
+ */
+export function answerError(
+  engine: Engine,
+  error: ProxyError,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const onError = engine.config.onError;
+  if (onError === undefined) {
+    respondError(error, res);
+    return;
+  }
+  const failed = (hookError: unknown): void => {
+    engine.logger.error(
+      { service: engine.balancer.service, error: hookError },
+      'ballast: onError hook threw',
+    );
+    if (!res.headersSent && !res.writableEnded) respondError(error, res);
+  };
+  try {
+    const answered: unknown = onError(error, req, res);
+    if (isThenable(answered)) answered.then(undefined, failed);
+  } catch (hookError) {
+    failed(hookError);
   }
 }
 

@@ -156,6 +156,12 @@ export interface ProxyHandler {
   /** Writes a ProxyError as the proxy would (status, Retry-After, short plain body). */
   respondError(err: ProxyError, res: ServerResponse): void;
   /**
+   * Answers a ProxyError as the handler does: through `onError` if given (one that throws or
+   * rejects is logged, then `respondError`), else `respondError`. For adapters that catch a
+   * failure on a path of their own.
+   */
+  answerError(err: ProxyError, req: IncomingMessage, res: ServerResponse): void;
+  /**
    * Stops health checks and closes the connection pools (waiting for requests in flight);
    * closes the balancer only if `createProxy` created it. Idempotent.
    */
