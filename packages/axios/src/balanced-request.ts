@@ -3,7 +3,15 @@ import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'ax
 
 import type { AdapterResolver } from './adapters';
 
-import { isCancel, isRetryable, isStream, releaseAnswered, releaseFailed } from './outcome';
+import {
+  isCancel,
+  isOneShot,
+  isRetryable,
+  isStream,
+  isWebStream,
+  releaseAnswered,
+  releaseFailed,
+} from './outcome';
 
 /** What one installation of `withBalancer` shares with its requests. */
 export interface Installation {
@@ -113,7 +121,7 @@ async function balancedSend(
       const next =
         retriesLeft > 0 &&
         !isCancel(error) &&
-        !isStream(config.data) &&
+        !isOneShot(config.data) &&
         isRetryable(error, config.method, lease.instance.url)
           ? tryPick(balancer, request, config)
           : undefined;
@@ -132,6 +140,7 @@ async function balancedSend(
       // A failed response's streamed body holds a connection nobody will read.
       const body: unknown = (error as { response?: AxiosResponse } | null)?.response?.data;
       if (isStream(body)) body.destroy();
+      else if (isWebStream(body)) body.cancel().catch(() => undefined);
       retriesLeft -= 1;
       lease = next;
     }

@@ -66,13 +66,20 @@ const isResetOrTimeout = (code: unknown): boolean =>
   typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code);
 
 /**
- * A response body over the caller's `maxContentLength`: the instance answered, the caller's own
- * limit refused it. Every adapter of axios 1.x raises it with this code and message (and no
- * `response` to tell it by).
+ * A body over one of the caller's own limits: a response over `maxContentLength` (the instance
+ * answered, the caller refused it), or a request body over `maxBodyLength` (refused before it
+ * was sent, or while it was). Neither is the instance's fault. Every adapter of axios 1.x raises
+ * them with these codes and messages (and no `response` to tell them by).
  */
-const OVER_OWN_LIMIT = /^maxContentLength size of -?\d+ exceeded$/;
-const isOverOwnLimit = (error: unknown): boolean =>
-  codeOf(error) === 'ERR_BAD_RESPONSE' && OVER_OWN_LIMIT.test(String((error as Error | null)?.message));
+const OWN_LIMITS: Readonly<Record<string, RegExp>> = {
+  ERR_BAD_RESPONSE: /^maxContentLength size of -?\d+ exceeded$/,
+  ERR_BAD_REQUEST: /^Request body larger than maxBodyLength limit$/,
+};
+const isOverOwnLimit = (error: unknown): boolean => {
+  const code = codeOf(error);
+  const limit = typeof code === 'string' && Object.hasOwn(OWN_LIMITS, code) ? OWN_LIMITS[code] : undefined;
+  return limit !== undefined && limit.test(String((error as Error | null)?.message));
+};
 
 /**
  * Releases the lease of an attempt that failed: a cancellation, a 4xx or a body over the
@@ -98,6 +105,13 @@ export const isStream = (value: unknown): value is BodyStream =>
   typeof (value as BodyStream | null)?.once === 'function' &&
   typeof (value as { pipe?: unknown }).pipe === 'function';
 
+/** Whether `value` is a web ReadableStream (the fetch adapter's streamed body, or a request body). */
+export const isWebStream = (value: unknown): value is ReadableStream<Uint8Array> =>
+  typeof (value as ReadableStream | null)?.getReader === 'function';
+
+/** Whether a request body can be sent only once: a Node.js or a web stream. */
+export const isOneShot = (value: unknown): boolean => isStream(value) || isWebStream(value);
+
 /**
  * Releases the lease of an attempt that got a response: at once, or for a streamed body when the
  * stream ends or closes. The latency is the time to the response headers either way; a body the
@@ -108,6 +122,16 @@ export function releaseAnswered(lease: Lease, response: AxiosResponse, latencyMs
   const { status } = response;
   const ok = status < 500;
   const body: unknown = response.data;
+  if (isWebStream(body)) {
+    // The fetch adapter's stream: nothing to listen to without reading it, so the caller reads
+    // it through a stream that passes every chunk on and settles the lease at its end.
+    response.data = settledAtEnd(body, (error) =>
+      lease.release(
+        error === undefined ? { ok, status, latencyMs } : { ok: false, status, latencyMs, error },
+      ),
+    );
+    return;
+  }
   if (!isStream(body) || body.readableEnded === true || body.destroyed === true) {
     lease.release({ ok: ok && !isErrored(body), status, latencyMs });
     return;
@@ -121,3 +145,38 @@ export function releaseAnswered(lease: Lease, response: AxiosResponse, latencyMs
 }
 
 const isErrored = (body: unknown): boolean => isStream(body) && (body.errored ?? undefined) !== undefined;
+
+/**
+ * `source`, read through a stream of its own that calls `settle` once: at its end, at its error
+ * (with the error), or when the caller cancels it (closing a body early is no failure).
+ */
+function settledAtEnd(
+  source: ReadableStream<Uint8Array>,
+  settle: (error: unknown) => void,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  let settled = false;
+  const once = (error?: unknown): void => {
+    if (settled) return;
+    settled = true;
+    settle(error);
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          once();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        once(error);
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      once();
+      return reader.cancel(reason);
+    },
+  });
+}
