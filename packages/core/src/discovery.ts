@@ -104,6 +104,21 @@ export class DiscoveryFeed {
       this.starting = false;
     }
     if (typeof stop !== 'function') {
+      // An async subscribe() returns a promise: the subscription is refused, but the promise
+      // must not become an unhandled rejection (the end of the process), and if it does resolve
+      // to a stop function, the source it started is stopped.
+      if (isThenable(stop)) {
+        stop.then(
+          (late: unknown) => {
+            if (typeof late === 'function') (late as () => void)();
+          },
+          (error: unknown) =>
+            this.host.logger.warn(
+              { service: this.host.service, source: this.source.name, error },
+              'ballast: discovery subscribe() rejected',
+            ),
+        );
+      }
       throw new InvalidConfigError(
         fieldPath('discovery', 'subscribe'),
         stop,
@@ -292,4 +307,8 @@ function sameSettings(member: Member, spec: InstanceSpec): boolean {
   if (keys.length !== Object.keys(b).length) return false;
   for (const key of keys) if (a[key] !== b[key]) return false;
   return true;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

@@ -383,4 +383,34 @@ describe('discovery: lifecycle and configuration', () => {
       expect.objectContaining({ code: 'BALLAST_DISCOVERY_ERROR', cause }) as BallastError,
     );
   });
+
+  it('an async subscribe() is refused without an unhandled rejection, and one it started is stopped', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const warnings: unknown[] = [];
+    const logger = { debug() {}, info() {}, warn: (obj: unknown) => warnings.push(obj), error() {} };
+    let stopped = 0;
+    const failing: Discovery = {
+      name: 'async-failing',
+      // A natural mistake: an async subscribe whose registry is unreachable.
+      subscribe: (async () => {
+        await Promise.resolve();
+        throw new Error('registry unreachable');
+      }) as unknown as Discovery['subscribe'],
+    };
+    const started: Discovery = {
+      name: 'async-started',
+      subscribe: (async () => () => void (stopped += 1)) as unknown as Discovery['subscribe'],
+    };
+    for (const discovery of [failing, started])
+      expect(() => createBalancer({ discovery, logger })).toThrow(
+        expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG' }) as BallastError,
+      );
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled).toEqual([]);
+    expect(stopped).toBe(1);
+    expect(warnings).toEqual([expect.objectContaining({ source: 'async-failing' })]);
+  });
 });

@@ -38,7 +38,11 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
     }
   }
   const { services, logger } = options as BallastModuleOptions;
-  if (typeof services !== 'object' || services === null || Array.isArray(services)) {
+  // A plain object only: a Map (or any class instance) has no own entries to read, and would
+  // configure nothing without a word.
+  const proto: unknown =
+    typeof services === 'object' && services !== null ? Object.getPrototypeOf(services) : undefined;
+  if (typeof services !== 'object' || services === null || (proto !== Object.prototype && proto !== null)) {
     throw new InvalidConfigError('services', services, 'expected an object of service name to options');
   }
   // parseLogger also isolates the logger: a throwing one never breaks a request.
