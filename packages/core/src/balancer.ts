@@ -323,9 +323,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       { service: this.service, instance: member.id, reason: 'added', state: member.state },
       'ballast: instance added',
     );
-    // A newcomer can end a panic (announced now, not at the next pick) but never start one, so
-    // only then does an add() pay for a rebuild: adding n instances one by one stays O(n).
-    if (this.tracker.panic) this.candidates.current();
+    // A newcomer can end a panic (announced now, not at the next pick), and start one only by
+    // bringing back a lower priority tier, mostly unhealthy; only then does an add() pay for a
+    // rebuild, so that adding n instances one by one stays O(n).
+    const serving = this.candidates.servingPriority();
+    if (this.tracker.panic || serving === undefined || member.priority < serving) this.candidates.current();
     return member;
   }
 
@@ -396,6 +398,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       { service: this.service, instance: id, reason: 'updated', fields: Object.keys(valid) },
       'ballast: instance updated',
     );
+    // A move between priority tiers can start or end a panic: announced now.
+    if (valid.priority !== undefined) this.candidates.current();
     return member;
   }
 
@@ -430,6 +434,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   instances(): readonly Instance[] {
+    this.catchUp();
+    this.candidates.current();
     return this.list.slice();
   }
 

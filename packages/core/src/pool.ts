@@ -47,6 +47,11 @@ export class CandidatePool {
     return this.eligible;
   }
 
+  /** The priority of the tier serving as of the latest rebuild; undefined if none served. */
+  servingPriority(): number | undefined {
+    return this.eligible[0]?.priority;
+  }
+
   /** The eligible members whose zone and metadata include every pair of `match`. */
   matching(match: Readonly<Record<string, string>>): Member[] {
     if (!isPlainObject(match)) return [];

@@ -434,9 +434,15 @@ export interface Balancer {
   remove(id: string): boolean;
   /** Changes weight, zone or metadata; the instance keeps everything it has learned. */
   update(id: string, patch: InstancePatch): Instance;
-  /** The instance with this id, if any. */
+  /**
+   * The instance with this id, if any: its live state, as of the balancer's latest health work
+   * (a pick, a check, `instances()` or `snapshot()`); cheap enough for every request.
+   */
   get(id: string): Instance | undefined;
-  /** All current instances (not those draining). */
+  /**
+   * All current instances (not those draining), after the health work that is due (an ejection
+   * whose time is up ends), so their states agree with `snapshot()`.
+   */
   instances(): readonly Instance[];
   snapshot(): BalancerSnapshot;
   /**
