@@ -55,6 +55,9 @@ export function balancer(
 ): BalancerMiddleware {
   const { onError, ...options } = adapterOptions(proxyOptions);
   const proxy = createProxy(resolveTarget(target), options);
+  // A response held whole is also what bufferResponseBytes asks (createProxy validated it): 0
+  // streams every response, as with the plain handler.
+  const bufferBytes = Math.min(BUFFER_BYTES, options.bufferResponseBytes ?? BUFFER_BYTES);
 
   async function ballastProxy(ctx: Context): Promise<void> {
     // The client may have left while earlier middleware ran: then there is nothing to do. forward()
@@ -66,7 +69,10 @@ export function balancer(
       upstream = await proxy.forward(ctx.req, {
         body: consumedBody(ctx),
         response: ctx.res,
-        bufferBytes: BUFFER_BYTES,
+        bufferBytes,
+        // Koa's own trust setting: with app.proxy false (its default), a client's
+        // X-Forwarded-Host and -Proto are not passed on as if a proxy in front had set them.
+        trustForwarded: ctx.app.proxy,
       });
     } catch (err) {
       if (ctx.res.destroyed && !ctx.res.writableFinished) return; // nobody is left to answer

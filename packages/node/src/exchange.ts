@@ -78,6 +78,8 @@ export abstract class Exchange implements AttemptOwner {
     protected readonly engine: Engine,
     protected readonly req: IncomingMessage,
     private readonly bodyOption: Buffer | string | Readable | undefined,
+    /** Whether the client's X-Forwarded-Proto and -Host may stand (see `ForwardOptions`). */
+    private readonly trustForwarded = true,
   ) {
     this.retriesLeft = engine.config.retries;
   }
@@ -119,8 +121,12 @@ export abstract class Exchange implements AttemptOwner {
     this.engine.diagnostics.sync();
     this.engine.budget?.request();
     try {
-      const prepared = prepareRequest(this.engine.config, this.req, this.bodyOption, (error) =>
-        this.abort(new ClientAbortError(error)),
+      const prepared = prepareRequest(
+        this.engine.config,
+        this.req,
+        this.bodyOption,
+        this.trustForwarded,
+        (error) => this.abort(new ClientAbortError(error)),
       );
       this.upstream = prepared.upstream;
       this.requestBody = prepared.body;

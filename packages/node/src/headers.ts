@@ -66,6 +66,7 @@ export function buildRequestHeaders(
   changeOrigin: boolean,
   body: BodyKind,
   bodyLength: number,
+  trustForwarded = true,
 ): Record<string, string | string[]> {
   const source = req.headers;
   const extra = connectionTokens(source.connection);
@@ -94,9 +95,12 @@ export function buildRequestHeaders(
       // An empty header sent by the client is no list to append to.
       headers['x-forwarded-for'] = list.trim() === '' ? address : `${list}, ${address}`;
     }
-    if (headers['x-forwarded-proto'] === undefined)
+    // Unless the application does not trust the client's (Koa's `app.proxy` false): then this
+    // is the first proxy, and its own values replace whatever the client claimed.
+    if (headers['x-forwarded-proto'] === undefined || !trustForwarded)
       headers['x-forwarded-proto'] =
         (req.socket as TLSSocket | undefined)?.encrypted === true ? 'https' : 'http';
+    if (!trustForwarded) delete headers['x-forwarded-host'];
     if (headers['x-forwarded-host'] === undefined && host !== undefined) headers['x-forwarded-host'] = host;
   }
   return headers;

@@ -25,6 +25,7 @@ export function prepareRequest(
   config: ProxyConfig,
   req: IncomingMessage,
   bodyOption: Buffer | string | Readable | undefined,
+  trustForwarded: boolean,
   onBodyError: (error: Error) => void,
 ): PreparedRequest {
   let key: string | undefined;
@@ -58,7 +59,7 @@ export function prepareRequest(
   const upstream: UpstreamRequest = {
     method: req.method ?? 'GET',
     path,
-    headers: buildRequestHeaders(req, config.xForwarded, config.changeOrigin, kind, length),
+    headers: buildRequestHeaders(req, config.xForwarded, config.changeOrigin, kind, length, trustForwarded),
   };
   if (config.onProxyRequest !== undefined) {
     const hook = config.onProxyRequest;

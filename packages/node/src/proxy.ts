@@ -127,16 +127,7 @@ export function createProxy(
         reject(new InvalidConfigError('forward.body', body, 'expected a Buffer, a string or a Readable'));
         return;
       }
-      new ForwardExchange(
-        engine,
-        req,
-        body,
-        options?.signal,
-        options?.response,
-        options?.bufferBytes ?? 0,
-        resolve,
-        reject,
-      ).start();
+      new ForwardExchange(engine, req, body, options, resolve, reject).start();
     });
   }
 

@@ -4,7 +4,7 @@ import type { Attempt, Engine } from './attempt';
 import { ClientAbortError, ProxyError, RETRY_AFTER_SECONDS, toProxyError } from './errors';
 import { Exchange } from './exchange';
 import { mergeEarlierHeaders } from './headers';
-import type { ForwardResponse, UpstreamResponse } from './types';
+import type { ForwardOptions, ForwardResponse, UpstreamResponse } from './types';
 
 const TEXT: Record<400 | 408 | 502 | 503 | 504, string> = {
   400: 'Bad Request\n',
@@ -139,17 +139,22 @@ export class ForwardExchange extends Exchange {
   private head: UpstreamResponse | undefined;
   private chunks: Buffer[] | undefined;
 
+  private readonly signal: AbortSignal | undefined;
+  private readonly response: ServerResponse | undefined;
+  private readonly bufferBytes: number;
+
   constructor(
     engine: Engine,
     req: IncomingMessage,
     bodyOption: Buffer | string | Readable | undefined,
-    private readonly signal: AbortSignal | undefined,
-    private readonly response: ServerResponse | undefined,
-    private readonly bufferBytes: number,
+    options: ForwardOptions | undefined,
     private readonly resolve: (response: ForwardResponse<Readable | Buffer>) => void,
     private readonly reject: (error: ProxyError) => void,
   ) {
-    super(engine, req, bodyOption);
+    super(engine, req, bodyOption, options?.trustForwarded ?? true);
+    this.signal = options?.signal;
+    this.response = options?.response;
+    this.bufferBytes = options?.bufferBytes ?? 0;
   }
 
   override start(): void {

@@ -134,6 +134,13 @@ export interface ForwardOptions {
    * then rejects, so it can still be answered with a 502.
    */
   readonly bufferBytes?: number;
+  /**
+   * Whether the client's own `X-Forwarded-Proto` and `X-Forwarded-Host` may stand (default
+   * true: a proxy in front set them). False when the application does not trust a proxy in
+   * front (Koa's `app.proxy`, the default): this hop's own values replace them, so a client
+   * cannot tell the upstream another host or scheme.
+   */
+  readonly trustForwarded?: boolean;
 }
 
 /**
