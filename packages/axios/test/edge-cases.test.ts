@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBalancer, type Balancer } from '@ballast/core';
+import { failOnProcessErrors } from '@ballast/testing';
 import axios from 'axios';
 
 import { balancerOf, detachBalancer, withBalancer } from '../src';
@@ -11,16 +12,7 @@ import { balancerOf, detachBalancer, withBalancer } from '../src';
 type Handler = http.RequestListener;
 const servers: http.Server[] = [];
 const balancers: Balancer[] = [];
-const crashes: unknown[] = [];
-const onCrash = (e: unknown) => crashes.push(e);
-beforeAll(() => {
-  process.on('unhandledRejection', onCrash);
-  process.on('uncaughtException', onCrash);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onCrash);
-  process.off('uncaughtException', onCrash);
-});
+failOnProcessErrors();
 afterEach(async () => {
   for (const b of balancers.splice(0)) b.close();
   await Promise.all(
@@ -29,7 +21,6 @@ afterEach(async () => {
       return new Promise((r) => s.close(r));
     }),
   );
-  expect(crashes).toEqual([]);
 });
 
 async function serve(handler: Handler): Promise<string> {

@@ -5,26 +5,16 @@
  * scheme in X-Forwarded-*, never what a client wrote.
  */
 import http from 'node:http';
-import { closeServer, inflight, listen, request, waitFor } from '@ballast/testing';
+import { closeServer, failOnProcessErrors, inflight, listen, request, waitFor } from '@ballast/testing';
 import Koa, { type Middleware } from 'koa';
 import { balancer, type BalancerMiddleware } from '../src';
 
 /** Servers started by a test, closed newest first; process-level crashes fail the test. */
 function koaHarness() {
   const closers: Array<() => Promise<void>> = [];
-  const crashes: unknown[] = [];
-  const onCrash = (e: unknown) => crashes.push(e);
-  beforeAll(() => {
-    process.on('unhandledRejection', onCrash);
-    process.on('uncaughtException', onCrash);
-  });
-  afterAll(() => {
-    process.off('unhandledRejection', onCrash);
-    process.off('uncaughtException', onCrash);
-  });
+  failOnProcessErrors();
   afterEach(async () => {
     for (const c of closers.splice(0).reverse()) await c();
-    expect(crashes).toEqual([]);
   });
 
   async function upstream(handler: http.RequestListener): Promise<string> {
@@ -53,7 +43,7 @@ function koaHarness() {
     });
     return { url, app, server };
   }
-  return { upstream, serve, crashes };
+  return { upstream, serve };
 }
 
 const h = koaHarness();

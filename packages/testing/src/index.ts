@@ -32,7 +32,7 @@ export {
   type UpstreamOptions,
 } from './upstream';
 export { runReadmeExample, type ExampleOutput } from './readme';
-export { activeHandles, expectNoHandlesBeyond, waitFor } from './wait';
+export { activeHandles, expectNoHandlesBeyond, failOnProcessErrors, waitFor } from './wait';
 export {
   freePort,
   requireBinary,

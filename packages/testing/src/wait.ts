@@ -44,3 +44,24 @@ export async function expectNoHandlesBeyond(
     throw new Error(`open handles after close: ${extra().join(', ')}`);
   }
 }
+
+/**
+ * Fails every test of the file during which an unhandled rejection or an uncaught exception
+ * happened (the things that end a real process), instead of letting jest report them elsewhere
+ * or not at all. Call once, at the top level of a test file.
+ */
+export function failOnProcessErrors(): void {
+  const errors: unknown[] = [];
+  const onError = (error: unknown) => errors.push(error);
+  beforeAll(() => {
+    process.on('unhandledRejection', onError);
+    process.on('uncaughtException', onError);
+  });
+  afterAll(() => {
+    process.off('unhandledRejection', onError);
+    process.off('uncaughtException', onError);
+  });
+  afterEach(() => {
+    expect(errors.splice(0)).toEqual([]);
+  });
+}
