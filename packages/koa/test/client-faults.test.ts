@@ -2,52 +2,13 @@
  * The engine's answers to a client's faults (408 for an upload that trickles past timeoutMs, 400
  * for a transfer coding other than chunked), seen through the Koa adapter.
  */
-import http from 'node:http';
+import { gzipChunkedUpload, inflight, recordBodies, trickle, waitFor } from '@ballast/testing';
+import type { Middleware } from 'koa';
 
-import {
-  closeServer,
-  gzipChunkedUpload,
-  inflight,
-  listen,
-  recordBodies,
-  trickle,
-  waitFor,
-} from '@ballast/testing';
-import Koa, { type Middleware } from 'koa';
+import { balancer } from '../src';
+import { koaHarness } from './harness';
 
-import { balancer, type BalancerMiddleware } from '../src';
-
-const closers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-});
-
-/** An upstream that records the bodies it gets and answers `ok`. */
-async function recordingUpstream(bodies: Buffer[]): Promise<string> {
-  const server = http.createServer(recordBodies(bodies));
-  const url = await listen(server);
-  closers.push(async () => {
-    server.closeAllConnections();
-    await closeServer(server);
-  });
-  return url;
-}
-
-async function serve(mw: BalancerMiddleware, before: Middleware[] = []): Promise<string> {
-  const app = new Koa();
-  app.silent = true;
-  for (const m of before) app.use(m);
-  app.use(mw);
-  const handle = app.callback();
-  const server = http.createServer((req, res) => void handle(req, res));
-  const url = await listen(server);
-  closers.push(async () => {
-    server.closeAllConnections();
-    await closeServer(server);
-    await mw.close();
-  });
-  return url;
-}
+const h = koaHarness();
 
 /** Reads the body and keeps it in ctx.request.rawBody, as @koa/bodyparser and koa-bodyparser do. */
 const rawBodyParser: Middleware = async (ctx, next) => {
@@ -58,14 +19,14 @@ const rawBodyParser: Middleware = async (ctx, next) => {
 };
 
 test('Koa: a small upload of announced length that trickles gets 408 once timeoutMs runs out', async () => {
-  const upstream = await recordingUpstream([]);
+  const upstream = await h.upstream(recordBodies([]));
   const mw = balancer({ instances: [upstream] }, { timeoutMs: 300, healthCheck: false });
   const seen: number[] = [];
   const logger: Middleware = async (ctx, next) => {
     await next();
     seen.push(ctx.status);
   };
-  const url = await serve(mw, [logger]);
+  const { url } = await h.serve(mw, [logger]);
   // 100 bytes announced, one every 50 ms (5 s in all); timeoutMs is 300 ms.
   const { answer } = await trickle(
     url,
@@ -81,9 +42,9 @@ test('Koa: a small upload of announced length that trickles gets 408 once timeou
 
 test('Koa after a body parser that keeps rawBody: a `gzip, chunked` upload gets 400, not forwarded still coded', async () => {
   const bodies: Buffer[] = [];
-  const upstream = await recordingUpstream(bodies);
+  const upstream = await h.upstream(recordBodies(bodies));
   const mw = balancer({ instances: [upstream] }, { healthCheck: false });
-  const url = await serve(mw, [rawBodyParser]);
+  const { url } = await h.serve(mw, [rawBodyParser]);
   const head = gzipChunkedUpload('text/plain');
   const { answer } = await trickle(url, head, () => '', 60_000, 1_500);
   const forwarded = bodies.map((b) => b.subarray(0, 2).toString('hex'));
