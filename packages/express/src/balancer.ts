@@ -52,7 +52,11 @@ export function balancer(
   const handle: ProxyOptions['onError'] =
     onError &&
     ((err, req, res) => onError(err, req as Request, res as Response, nexts.get(req) ?? (() => undefined)));
-  const proxy = createProxy(resolveTarget(target), { ...options, onError: handle });
+  const proxy = createProxy(resolveTarget(target), {
+    ...options,
+    trustForwarded: options.trustForwarded ?? trustedByExpress,
+    onError: handle,
+  });
 
   function ballastProxy(req: Request, res: Response, next: NextFunction): void {
     if (onError) nexts.set(req, next);
@@ -103,4 +107,15 @@ export function balancer(
     upgrade: proxy.upgrade,
     close: () => proxy.close(),
   });
+}
+
+/**
+ * Express's own answer to whether a client's `X-Forwarded-Proto` and `-Host` stand: its
+ * `trust proxy` setting applied to the peer's address, as for `req.protocol` and `req.host`.
+ * Its default, false, trusts no one. An upgrade request reaches the proxy without passing
+ * through Express (`server.on('upgrade')`), so it has no app to ask and is not trusted either.
+ */
+function trustedByExpress(req: IncomingMessage): boolean {
+  const trust: unknown = (req as Partial<Request>).app?.get('trust proxy fn');
+  return typeof trust === 'function' && trust(req.socket.remoteAddress, 0) === true;
 }

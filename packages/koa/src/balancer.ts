@@ -54,7 +54,13 @@ export function balancer(
   proxyOptions?: KoaProxyOptions,
 ): BalancerMiddleware {
   const { onError, ...options } = adapterOptions(proxyOptions);
-  const proxy = createProxy(resolveTarget(target), options);
+  // An upgrade request reaches the proxy without passing through Koa (`server.on('upgrade')`),
+  // so it has no app to ask: it gets Koa's default, no proxy trusted.
+  const proxy = createProxy(resolveTarget(target), {
+    ...options,
+    trustForwarded: options.trustForwarded ?? false,
+  });
+  const trustOption = options.trustForwarded !== undefined;
   // A response held whole is also what bufferResponseBytes asks (createProxy validated it): 0
   // streams every response, as with the plain handler.
   const bufferBytes = Math.min(BUFFER_BYTES, options.bufferResponseBytes ?? BUFFER_BYTES);
@@ -70,9 +76,10 @@ export function balancer(
         body: consumedBody(ctx),
         response: ctx.res,
         bufferBytes,
-        // Koa's own trust setting: with app.proxy false (its default), a client's
-        // X-Forwarded-Host and -Proto are not passed on as if a proxy in front had set them.
-        trustForwarded: ctx.app.proxy,
+        // Koa's own trust setting, unless the options gave one: with app.proxy false (its
+        // default), a client's X-Forwarded-Host and -Proto are not passed on as if a proxy in
+        // front had set them.
+        trustForwarded: trustOption ? undefined : ctx.app.proxy,
       });
     } catch (err) {
       if (ctx.res.destroyed && !ctx.res.writableFinished) return; // nobody is left to answer

@@ -74,3 +74,23 @@ test('app.proxy = false: a client cannot spoof X-Forwarded-Host / X-Forwarded-Pr
     proto: 'http',
   });
 });
+
+test('the trustForwarded option overrides app.proxy, either way', async () => {
+  const seen: Array<string | string[] | undefined> = [];
+  const up = await h.upstream((req, res) => {
+    seen.push(req.headers['x-forwarded-proto']);
+    res.end('ok');
+  });
+  const claims = { headers: { 'x-forwarded-proto': 'https' } };
+  const trusting = await h.serve(balancer({ instances: [up] }, { healthCheck: false, trustForwarded: true }));
+  expect((await request(`${trusting.url}/`, claims)).status).toBe(200);
+  const refusing = await h.serve(
+    balancer({ instances: [up] }, { healthCheck: false, trustForwarded: false }),
+    [],
+    (app) => {
+      app.proxy = true;
+    },
+  );
+  expect((await request(`${refusing.url}/`, claims)).status).toBe(200);
+  expect(seen).toEqual(['https', 'http']);
+});

@@ -79,7 +79,7 @@ export abstract class Exchange implements AttemptOwner {
     protected readonly req: IncomingMessage,
     private readonly bodyOption: Buffer | string | Readable | undefined,
     /** Whether the client's X-Forwarded-Proto and -Host may stand (see `ForwardOptions`). */
-    private readonly trustForwarded = true,
+    private readonly trustForwarded: boolean | undefined = undefined,
   ) {
     this.retriesLeft = engine.config.retries;
   }

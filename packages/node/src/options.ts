@@ -16,6 +16,7 @@ export interface ProxyConfig {
   readonly connections: number;
   readonly earlyCloseLimit: number | false;
   readonly xForwarded: boolean;
+  readonly trustForwarded: boolean | ((req: IncomingMessage) => boolean);
   readonly changeOrigin: boolean;
   readonly pathRewrite: ((path: string, req: IncomingMessage) => string) | undefined;
   readonly key: ProxyOptions['key'];
@@ -47,6 +48,7 @@ const KEYS = [
   'connections',
   'earlyCloseLimit',
   'xForwarded',
+  'trustForwarded',
   'changeOrigin',
   'pathRewrite',
   'key',
@@ -137,6 +139,7 @@ export function parseProxyOptions(
         ? false
         : integer(raw.earlyCloseLimit, 'proxy.earlyCloseLimit', 5, 1, 1_000),
     xForwarded: boolean(raw.xForwarded, 'proxy.xForwarded', true),
+    trustForwarded: parseTrust(raw.trustForwarded),
     changeOrigin: boolean(raw.changeOrigin, 'proxy.changeOrigin', false),
     pathRewrite: parsePathRewrite(raw.pathRewrite),
     key: fn(raw.key, 'proxy.key'),
@@ -182,6 +185,17 @@ function parseBudget(value: unknown): ProxyConfig['retryBudget'] {
       'expected a finite number >= 0',
     );
   return { ratio, minRetriesPerSecond: min };
+}
+
+function parseTrust(value: unknown): ProxyConfig['trustForwarded'] {
+  if (value === undefined) return true;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'function') return value as (req: IncomingMessage) => boolean;
+  throw new InvalidConfigError(
+    'proxy.trustForwarded',
+    value,
+    'expected true, false or a function of the request',
+  );
 }
 
 function parsePathRewrite(value: unknown): ProxyConfig['pathRewrite'] {

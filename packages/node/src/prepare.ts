@@ -25,7 +25,8 @@ export function prepareRequest(
   config: ProxyConfig,
   req: IncomingMessage,
   bodyOption: Buffer | string | Readable | undefined,
-  trustForwarded: boolean,
+  /** This request's own answer (`ForwardOptions`); undefined asks the proxy's option. */
+  trustForwarded: boolean | undefined,
   onBodyError: (error: Error) => void,
 ): PreparedRequest {
   let key: string | undefined;
@@ -56,10 +57,15 @@ export function prepareRequest(
   const sized = typeof bodyOption === 'string' || Buffer.isBuffer(bodyOption);
   const kind: BodyKind = bodyOption === undefined ? 'original' : sized ? 'sized' : 'stream';
   const length = sized ? Buffer.byteLength(bodyOption) : 0;
+  let trusted = trustForwarded ?? config.trustForwarded;
+  if (typeof trusted === 'function') {
+    const hook = trusted;
+    trusted = runHook('trustForwarded', () => hook(req)) === true;
+  }
   const upstream: UpstreamRequest = {
     method: req.method ?? 'GET',
     path,
-    headers: buildRequestHeaders(req, config.xForwarded, config.changeOrigin, kind, length, trustForwarded),
+    headers: buildRequestHeaders(req, config.xForwarded, config.changeOrigin, kind, length, trusted),
   };
   if (config.onProxyRequest !== undefined) {
     const hook = config.onProxyRequest;

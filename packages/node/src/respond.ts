@@ -151,7 +151,7 @@ export class ForwardExchange extends Exchange {
     private readonly resolve: (response: ForwardResponse<Readable | Buffer>) => void,
     private readonly reject: (error: ProxyError) => void,
   ) {
-    super(engine, req, bodyOption, options?.trustForwarded ?? true);
+    super(engine, req, bodyOption, options?.trustForwarded);
     this.signal = options?.signal;
     this.response = options?.response;
     this.bufferBytes = options?.bufferBytes ?? 0;

@@ -78,6 +78,14 @@ export interface ProxyOptions {
   readonly earlyCloseLimit?: number | false;
   /** Set `X-Forwarded-For`, `-Proto` and `-Host`. Default true. */
   readonly xForwarded?: boolean;
+  /**
+   * Whether a client's own `X-Forwarded-Proto` and `X-Forwarded-Host` may stand: true (the
+   * default) when a proxy in front of this one sets them; false to replace them with what this
+   * hop saw, so a client cannot tell the upstream another scheme or host; or a function of the
+   * request. The Express and Koa adapters default to their framework's own setting (`trust
+   * proxy`, `app.proxy`). `X-Forwarded-For` is appended to either way.
+   */
+  readonly trustForwarded?: boolean | ((req: IncomingMessage) => boolean);
   /** Send the instance's host as `Host` instead of the client's. Default false. */
   readonly changeOrigin?: boolean;
   /**
@@ -135,10 +143,10 @@ export interface ForwardOptions {
    */
   readonly bufferBytes?: number;
   /**
-   * Whether the client's own `X-Forwarded-Proto` and `X-Forwarded-Host` may stand (default
-   * true: a proxy in front set them). False when the application does not trust a proxy in
-   * front (Koa's `app.proxy`, the default): this hop's own values replace them, so a client
-   * cannot tell the upstream another host or scheme.
+   * Whether the client's own `X-Forwarded-Proto` and `X-Forwarded-Host` may stand, for this
+   * request (default: the proxy's `trustForwarded` option). False when the application does
+   * not trust a proxy in front (Koa's `app.proxy`, the default): this hop's own values replace
+   * them, so a client cannot tell the upstream another host or scheme.
    */
   readonly trustForwarded?: boolean;
 }

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { createBalancer, type BalancerEvents, type Outcome, type Strategy } from '@ballast/core';
-import { ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
+import { createProxy, ProxyError, type UpstreamRequest, type UpstreamResponse } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, named, send, until } from './helpers';
 
 afterEach(cleanup);
@@ -182,6 +182,34 @@ describe('headers', () => {
     // The gateway's own server sends its Keep-Alive; the upstream's never passes.
     expect(reply.headers['keep-alive']).not.toBe('timeout=7');
     expect(reply.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it("trustForwarded decides whether a client's X-Forwarded-Proto and -Host stand; a throwing one is a 502", async () => {
+    const upstream = await listen((req, res) => res.end(JSON.stringify(req.headers)));
+    const claims = {
+      headers: { host: 'public.example', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' },
+    };
+    const forwarded = async (trustForwarded: unknown): Promise<Record<string, string>> => {
+      const { url } = await gateway({ instances: [upstream.url] }, { trustForwarded } as never);
+      const reply = await send(url, claims);
+      return reply.status === 200
+        ? (JSON.parse(reply.text) as Record<string, string>)
+        : { status: String(reply.status) };
+    };
+    const pick = (seen: Record<string, string>) => [seen['x-forwarded-proto'], seen['x-forwarded-host']];
+    expect(pick(await forwarded(undefined))).toEqual(['https', 'evil.example']); // default: a proxy in front set them
+    expect(pick(await forwarded(false))).toEqual(['http', 'public.example']);
+    const asked: string[] = [];
+    const byPeer = (req: IncomingMessage) => (asked.push(req.socket.remoteAddress ?? ''), false);
+    expect(pick(await forwarded(byPeer))).toEqual(['http', 'public.example']);
+    expect(asked).toEqual(['127.0.0.1']);
+    const broken = () => {
+      throw new Error('trust lookup failed');
+    };
+    expect(await forwarded(broken)).toEqual({ status: '502' });
+    expect(() => createProxy({ instances: [upstream.url] }, { trustForwarded: 'loopback' } as never)).toThrow(
+      /proxy\.trustForwarded/,
+    );
   });
 
   it('sends the instance host with changeOrigin, and no X-Forwarded-* when disabled', async () => {
