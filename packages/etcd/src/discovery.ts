@@ -57,6 +57,8 @@ class EtcdWatch {
   private entries = new Map<string, InstanceConfig | undefined>();
   /** Revision of the last full read; watch events at or below it are already in the entries. */
   private revision = 0;
+  /** Highest revision read or applied: how far the watch has followed etcd's history. */
+  private latest = 0;
   private watcher: Watcher | undefined;
   private syncing = false;
   /** A read was asked for while one was in flight (a reconnection during the first read). */
@@ -102,10 +104,16 @@ class EtcdWatch {
     this.syncing = true;
     this.syncAgain = false;
     this.pending = [];
+    const seen = this.latest;
     try {
       const res = await this.client.getAll().prefix(this.dir).exec();
       if (this.stopped) return;
       const revision = Number(res.header.revision);
+      // An etcd back without its data (or restored from an older snapshot) counts revisions
+      // from below what the watch saw: etcd3's watch resumes after its last revision and would
+      // miss every change until the new history caught up. Watch again from this read.
+      if (revision < seen) this.unwatch();
+      this.latest = revision;
       const entries = new Map<string, InstanceConfig | undefined>();
       for (const kv of res.kvs) this.read(entries, kv);
       this.entries = entries;
@@ -134,17 +142,23 @@ class EtcdWatch {
       .startRevision(String(revision + 1))
       .watcher();
     this.watcher = watcher;
-    watcher.on('put', (kv) => this.event('put', kv));
-    watcher.on('delete', (kv) => this.event('delete', kv));
+    // A replaced watch may still deliver until etcd confirms its cancellation: only the current
+    // one speaks, or an old event could undo a newer one.
+    watcher.on('put', (kv) => {
+      if (this.watcher === watcher) this.event('put', kv);
+    });
+    watcher.on('delete', (kv) => {
+      if (this.watcher === watcher) this.event('delete', kv);
+    });
     watcher.on('disconnected', (error) => {
       // etcd3 reconnects by itself (after `retryMs`, doubling); until then the last list serves.
       // One report per outage, not one per reconnection attempt.
-      if (this.disconnected || this.stopped) return;
+      if (this.disconnected || this.stopped || this.watcher !== watcher) return;
       this.disconnected = true;
       this.sink.error(error);
     });
     watcher.on('connected', () => {
-      if (!this.disconnected || this.stopped) return;
+      if (!this.disconnected || this.stopped || this.watcher !== watcher) return;
       this.disconnected = false;
       // Back after an outage: read everything again, in case the watch skipped anything.
       void this.sync();
@@ -157,6 +171,13 @@ class EtcdWatch {
       this.sink.error(error);
       this.retryLater();
     });
+  }
+
+  /** Cancels the current watch (if any); `sync()` starts the next one. */
+  private unwatch(): void {
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    void watcher?.cancel().catch(() => {});
   }
 
   private retryLater(): void {
@@ -181,7 +202,9 @@ class EtcdWatch {
    * their revision, and each of them must apply.
    */
   private apply(kind: 'put' | 'delete', kv: IKeyValue): boolean {
-    if (Number(kv.mod_revision) <= this.revision) return false;
+    const revision = Number(kv.mod_revision);
+    if (revision <= this.revision) return false;
+    this.latest = Math.max(this.latest, revision);
     if (kind === 'put') this.read(this.entries, kv);
     else this.entries.delete(kv.key.toString());
     return true;

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import path from 'node:path';
 
 import {
@@ -21,6 +20,7 @@ import {
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance, type Registration } from '../src';
+import { tcpProxy } from './tcp-proxy';
 
 // A real etcd (Debian package etcd-server) on free loopback ports with a temporary data dir,
 // killed and restarted during the tests; service instances are real processes that register
@@ -78,41 +78,6 @@ function watchingBalancer(service: string, logger?: Logger): Balancer {
   });
   closers.push(() => balancer.close());
   return balancer;
-}
-
-/**
- * A TCP proxy to `target` whose `freeze()` stops forwarding in both directions while keeping
- * every connection open: an etcd behind a partition, or frozen.
- */
-async function freezableProxy(
-  target: string,
-): Promise<{ url: string; freeze(): void; close(): Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  let frozen = false;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(port), hostname);
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => void (frozen || upstream.write(chunk)));
-    upstream.on('data', (chunk) => void (frozen || client.write(chunk)));
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    freeze: () => void (frozen = true),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 const urlsOf = (balancer: Balancer) =>
@@ -359,7 +324,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   });
 
   it('an etcd that stops answering (connection open, nothing comes back) is an outage; close() then leaves nothing open', async () => {
-    const frozen = await freezableProxy(etcd.url);
+    const frozen = await tcpProxy(etcd.url);
     closers.push(() => frozen.close());
     const baseline = activeHandles();
     const balancer = createBalancer({
@@ -464,7 +429,7 @@ describe('odd input from the directory and the options', () => {
 
   it('a warn-only logger is completed with no-ops: a keep-alive failure never throws out of a timer', async () => {
     // A proxy that stops forwarding: the keep-alive stream times out after one TTL.
-    const proxy = await freezableProxy(etcd.url);
+    const proxy = await tcpProxy(etcd.url);
     closers.push(() => proxy.close());
     const hosts = proxy.url;
 
