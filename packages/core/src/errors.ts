@@ -26,12 +26,15 @@ export class BallastError extends Error {
 export class InvalidConfigError extends BallastError {
   readonly field: string;
   readonly value: unknown;
+  /** What the field should have been, as the message says it (`expected a function`). */
+  readonly expected: string;
 
   constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
     super('BALLAST_INVALID_CONFIG', `Invalid ${field}: ${describe(value)} (${expected})`, options);
     this.name = 'InvalidConfigError';
     this.field = field;
     this.value = value;
+    this.expected = expected;
   }
 }
 

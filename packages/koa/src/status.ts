@@ -33,8 +33,14 @@ export type StatusMiddleware = Middleware & {
  */
 export function status(
   targets: StatusTarget | readonly StatusTarget[],
-  { path = '/ballast', ...options }: KoaStatusOptions = {},
+  koaOptions?: KoaStatusOptions,
 ): StatusMiddleware {
+  // Checked before destructuring: null would throw a TypeError, and a string's characters would
+  // be taken for options. Null means none, as it does for `createStatusHandler`.
+  const given: unknown = koaOptions ?? {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new InvalidConfigError('status', koaOptions, 'expected an options object');
+  const { path = '/ballast', ...options } = given as KoaStatusOptions;
   if (typeof path !== 'string' || !path.startsWith('/'))
     throw new InvalidConfigError('status.path', path, "expected a path starting with '/'");
   const prefix = path.replace(/\/+$/, '');

@@ -15,6 +15,7 @@ import {
   waitFor,
   type EchoBody,
 } from '@ballast/testing';
+import { createBalancer } from '@ballast/core';
 import type { StatusSnapshot } from '@ballast/node';
 import Koa, { type Middleware } from 'koa';
 
@@ -315,5 +316,16 @@ describe('@ballast/koa in a Koa app', () => {
     expect((await request(`${gw.url}/elsewhere`)).json<EchoBody>().url).toBe('/elsewhere');
     expect(() => status(mw, { path: 'ballast' })).toThrow(/status\.path/);
     statusMw.close();
+  });
+
+  test('status() options that are not an object are a config error naming status, never a TypeError', () => {
+    const users = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
+    for (const options of ['ballast', 42, ['/ballast']]) {
+      expect(() => status(users, options as never).close()).toThrow(
+        expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'status' }),
+      );
+    }
+    status(users, null as never).close(); // no options, as the node handler takes them
+    users.close();
   });
 });

@@ -115,10 +115,13 @@ export function inService<T>(name: string, build: () => T): T {
   } catch (error) {
     if (!(error instanceof InvalidConfigError)) throw error;
     // Node names proxy options `proxy.*`; health checks are a service option here.
-    const inner = error.field.replace(/^proxy\.healthCheck\b/, 'healthCheck');
-    const reason = /\(([^]*)\)$/.exec(error.message)?.[1] ?? error.message;
-    throw new InvalidConfigError(`services.${name}.${inner}`, error.value, reason);
+    throw renamed(error, `services.${name}.${error.field.replace(/^proxy\.healthCheck\b/, 'healthCheck')}`);
   }
+}
+
+/** `error` under the name its field has in the module options; the value and reason stay. */
+export function renamed(error: InvalidConfigError, field: string): InvalidConfigError {
+  return new InvalidConfigError(field, error.value, error.expected, { cause: error.cause });
 }
 
 /** The error of `BallastService.get()` and the injection tokens for a name nobody configured. */

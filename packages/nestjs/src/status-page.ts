@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidConfigError, type Balancer, type Logger } from '@ballast/core';
 import { createStatusHandler, type StatusHandler } from '@ballast/node';
 
+import { renamed } from './service-config';
 import type { StatusPageOptions } from './types';
 
 /** The status page of the module's balancers, mounted under `path` by `BallastModule`. */
@@ -31,7 +32,16 @@ export function mountStatusPage(
   if (typeof path !== 'string' || !/^\/[\w./-]*$/.test(path))
     throw new InvalidConfigError('statusPage.path', path, "expected a path such as '/ballast'");
   const prefix = path.replace(/\/+$/, '');
-  const handler = createStatusHandler(balancers, { logger, ...options });
+  if (balancers.length === 0)
+    throw new InvalidConfigError('statusPage', option, 'the status page needs at least one service');
+  let handler: StatusHandler;
+  try {
+    handler = createStatusHandler(balancers, { logger, ...options });
+  } catch (error) {
+    // Node names these options `status.*`; here they are written under `statusPage`.
+    if (!(error instanceof InvalidConfigError) || !/^status(\.|$)/.test(error.field)) throw error;
+    throw renamed(error, error.field.replace(/^status/, 'statusPage'));
+  }
   return {
     path: prefix,
     handler,

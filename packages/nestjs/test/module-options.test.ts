@@ -62,3 +62,26 @@ describe('hostile module options', () => {
     expect(crashes.map((e) => String(e))).toEqual([]);
   });
 });
+
+describe('statusPage options', () => {
+  const services = { users: { instances: ['http://127.0.0.1:1'] } };
+
+  // README: invalid options fail startup "naming the field as it is written in the module options".
+  test.each([
+    [{ token: '' }, 'statusPage.token'],
+    [{ exposeMetadata: 'yes' }, 'statusPage.exposeMetadata'],
+    [{ tokn: 's3cret' }, 'statusPage.tokn'],
+  ])('statusPage %j fails startup naming %s', async (statusPage, field) => {
+    expect((await startup({ services, statusPage })).error).toMatchObject({
+      code: 'BALLAST_INVALID_CONFIG',
+      field,
+    });
+  });
+
+  test('a status page over no service at all names statusPage, not an internal argument', async () => {
+    expect((await startup({ services: {}, statusPage: true })).error).toMatchObject({
+      code: 'BALLAST_INVALID_CONFIG',
+      field: 'statusPage',
+    });
+  });
+});

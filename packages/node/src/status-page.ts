@@ -166,7 +166,8 @@ const SCRIPT = `
     head.appendChild(el('h2', '', svc.service));
     var strategy = svc.strategy === svc.activeStrategy ? svc.strategy : svc.strategy + ' \\u2192 ' + svc.activeStrategy;
     head.appendChild(el('span', 'meta strategy', 'strategy ' + strategy));
-    var healthy = svc.instances.filter(function (i) { return i.level !== 'trouble'; }).length;
+    // A draining instance was removed: it finishes its requests but takes no new one.
+    var healthy = svc.instances.filter(function (i) { return i.level !== 'trouble' && i.state !== 'draining'; }).length;
     head.appendChild(el('span', 'meta', healthy + ' of ' + svc.instances.length + ' instances serving'));
     if (svc.closed) head.appendChild(el('span', 'badge closed trouble', SYMBOL.trouble + ' closed: refusing every request'));
     if (svc.panic) head.appendChild(el('span', 'badge trouble', SYMBOL.trouble + ' panic: balancing over all instances'));

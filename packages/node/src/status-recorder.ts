@@ -37,6 +37,11 @@ export interface ServiceStatus {
   readonly panic: boolean;
   /** The balancer was closed: it refuses every pick, whatever its instances' state. */
   readonly closed: boolean;
+  /**
+   * `trouble` when closed, in panic, or no instance takes new requests (all draining or in
+   * trouble, or none at all once discovery has answered); `warn` when some instance is in trouble
+   * or discovery is failing.
+   */
   readonly level: StatusLevel;
   /** Strategy switches, oldest first (up to 50). */
   readonly switches: readonly StatusChange[];
@@ -82,6 +87,11 @@ function levelOf(
   if (instance.health < 0.8 && instance.state === 'healthy')
     raise('warn', `health ${instance.health.toFixed(2)}`);
   return { level, reasons };
+}
+
+/** Whether an instance takes new requests: not in trouble, and not draining (removed). */
+function serving(instance: InstanceStatus): boolean {
+  return instance.level !== 'trouble' && instance.state !== 'draining';
 }
 
 function push<T>(list: T[], entry: T): void {
@@ -175,6 +185,10 @@ export class ServiceRecorder {
       };
     });
     const troubled = instances.filter((i) => i.level === 'trouble').length;
+    // With no instance that takes new requests (an empty pool, or every one draining or in
+    // trouble) every pick fails with BALLAST_NO_INSTANCE, however calm each row looks. A source
+    // that has not answered yet is starting, not failing.
+    const noneServing = instances.filter(serving).length === 0 && snapshot.discovery?.state !== 'pending';
     // A failing registry is worth a look even while the last good list serves well.
     const discoveryFailing = snapshot.discovery?.state === 'failing';
     return {
@@ -184,7 +198,7 @@ export class ServiceRecorder {
       panic: snapshot.panic,
       closed,
       level:
-        closed || snapshot.panic || (troubled > 0 && troubled === instances.length)
+        closed || snapshot.panic || noneServing
           ? 'trouble'
           : troubled > 0 || discoveryFailing
             ? 'warn'

@@ -100,7 +100,8 @@ function text(status: number, body: string, extra?: Record<string, string>): Sta
 }
 
 function toBalancers(targets: unknown): Balancer[] {
-  const list = Array.isArray(targets) ? (targets as unknown[]) : [targets];
+  // Array.from: `map` skips the holes of a sparse array, which then fail later as a TypeError.
+  const list = Array.isArray(targets) ? Array.from(targets as unknown[]) : [targets];
   if (list.length === 0) throw new InvalidConfigError('balancers', targets, 'expected at least one balancer');
   const balancers = list.map((target, i) => {
     const balancer = isBalancer(target) ? target : (target as { balancer?: unknown } | null)?.balancer;
@@ -209,6 +210,13 @@ export function createStatusHandler(
   }
 
   function answer(req: StatusRequest): StatusAnswer {
+    const reply = answerWithBody(req);
+    // Every answer to HEAD, refusals included, is empty: adapters that write `body` as given
+    // (not through node:http, which drops it) would otherwise send one.
+    return req.method === 'HEAD' && reply.body !== '' ? { ...reply, body: '' } : reply;
+  }
+
+  function answerWithBody(req: StatusRequest): StatusAnswer {
     const { path, token, points } = parseUrl(typeof req.url === 'string' ? req.url : '/');
     const method = req.method ?? 'GET';
     if (closed) return text(503, 'Service Unavailable\n');
@@ -229,7 +237,7 @@ export function createStatusHandler(
         'content-type': page ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
         'content-length': String(Buffer.byteLength(body)),
       },
-      body: method === 'HEAD' ? '' : body,
+      body,
     };
   }
 

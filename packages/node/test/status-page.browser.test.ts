@@ -345,3 +345,20 @@ test('an id re-added while its old instance drains: the new row charts its own t
     balancer.close();
   }
 });
+
+test('a draining instance is not counted as serving; with nothing serving the service shows trouble', async () => {
+  const balancer = createBalancer({ service: 'users', instances: [{ id: 'a', url: 'http://127.0.0.1:1' }] });
+  const handler = createStatusHandler(balancer);
+  const status = await listen(handler);
+  const held = balancer.pick();
+  balancer.remove('a');
+  const { page, errors } = await openPage(`${status.url}/`);
+  await page.waitForSelector('tr[data-instance="a"][data-state="draining"]');
+  expect(await page.locator('.service-head').textContent()).toContain('0 of 1 instances serving');
+  expect(await page.locator('section.service').getAttribute('class')).toContain('level-trouble');
+  expect(errors).toEqual([]);
+  await page.close();
+  held.release({ ok: true, latencyMs: 1 });
+  handler.close();
+  balancer.close();
+});

@@ -343,3 +343,61 @@ test('re-added under its id while the old one still drains, each row keeps its o
   handler.close();
   balancer.close();
 });
+
+test('no instance that takes a new request is trouble: an empty pool, or every instance draining', async () => {
+  const empty = createBalancer({ service: 'users', instances: [] });
+  const handler = createStatusHandler(empty);
+  const url = await statusServer(handler);
+  expect(() => empty.pick()).toThrow(expect.objectContaining({ code: 'BALLAST_NO_INSTANCE' }));
+  expect(json((await send(url, { path: '/snapshot.json' })).text).services[0]).toMatchObject({
+    instances: [],
+    level: 'trouble',
+  });
+  empty.close();
+
+  const balancer = createBalancer({
+    service: 'users',
+    strategy: 'round-robin',
+    instances: [
+      { id: 'a', url: 'http://127.0.0.1:1' },
+      { id: 'b', url: 'http://127.0.0.1:2' },
+    ],
+  });
+  const draining = createStatusHandler(balancer);
+  const held = [balancer.pick(), balancer.pick()];
+  balancer.remove('a');
+  expect(draining.snapshot().services[0]!.level).toBe('ok');
+  balancer.remove('b');
+  expect(() => balancer.pick()).toThrow(expect.objectContaining({ code: 'BALLAST_NO_INSTANCE' }));
+  const svc = draining.snapshot().services[0]!;
+  expect(svc.instances.map((i) => i.state)).toEqual(['draining', 'draining']);
+  expect(svc.level).toBe('trouble');
+  for (const lease of held) lease.release({ ok: true, latencyMs: 1 });
+  draining.close();
+  balancer.close();
+});
+
+test('answer() to HEAD has an empty body whatever the status, as StatusAnswer promises', () => {
+  const balancer = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
+  const open = createStatusHandler(balancer);
+  const guarded = createStatusHandler(balancer, { token: TOKEN });
+  const head = (handler: StatusHandler, url: string) => handler.answer({ method: 'HEAD', url });
+  expect(head(open, '/')).toMatchObject({ status: 200, body: '' });
+  expect(head(open, '/nope')).toMatchObject({ status: 404, body: '' });
+  expect(head(guarded, '/')).toMatchObject({ status: 401, body: '' });
+  expect(open.answer({ method: 'GET', url: '/nope' }).body).toBe('Not Found\n'); // GET keeps its bodies
+  open.close();
+  expect(head(open, '/')).toMatchObject({ status: 503, body: '' });
+  guarded.close();
+  balancer.close();
+});
+
+test('a sparse array of balancers is a config error naming the hole, not a TypeError', () => {
+  const users = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
+  // eslint-disable-next-line no-sparse-arrays
+  const sparse = [, users] as unknown as Balancer[];
+  expect(() => createStatusHandler(sparse).close()).toThrow(
+    expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'balancers[0]' }),
+  );
+  users.close();
+});
