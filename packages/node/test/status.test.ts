@@ -34,6 +34,17 @@ async function liveService(options: { metadata?: Record<string, string> } = {}) 
 
 const json = (text: string) => JSON.parse(text) as StatusSnapshot;
 
+/** A round-robin balancer over instances `a` and `b`, which nothing listens on. */
+const twoInstances = (): Balancer =>
+  createBalancer({
+    service: 'users',
+    strategy: 'round-robin',
+    instances: [
+      { id: 'a', url: 'http://127.0.0.1:1' },
+      { id: 'b', url: 'http://127.0.0.1:2' },
+    ],
+  });
+
 describe('createStatusHandler over plain HTTP', () => {
   test('serves the page and a live snapshot fed by real traffic; a failing instance shows as trouble', async () => {
     const { balancer, gw, failing } = await liveService();
@@ -276,14 +287,7 @@ test('a closed balancer: closed, trouble, and no instance counted as serving', (
 });
 
 test('a removed instance shows as draining while a lease holds it, then leaves the page', () => {
-  const balancer = createBalancer({
-    service: 'users',
-    strategy: 'round-robin',
-    instances: [
-      { id: 'a', url: 'http://127.0.0.1:1' },
-      { id: 'b', url: 'http://127.0.0.1:2' },
-    ],
-  });
+  const balancer = twoInstances();
   const handler = createStatusHandler(balancer);
   for (let i = 0; i < 4; i++) balancer.pick().release({ ok: true, latencyMs: 3 });
   const held = balancer.pick();
@@ -355,14 +359,7 @@ test('no instance that takes a new request is trouble: an empty pool, or every i
   });
   empty.close();
 
-  const balancer = createBalancer({
-    service: 'users',
-    strategy: 'round-robin',
-    instances: [
-      { id: 'a', url: 'http://127.0.0.1:1' },
-      { id: 'b', url: 'http://127.0.0.1:2' },
-    ],
-  });
+  const balancer = twoInstances();
   const draining = createStatusHandler(balancer);
   const held = [balancer.pick(), balancer.pick()];
   balancer.remove('a');
