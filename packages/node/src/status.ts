@@ -14,7 +14,8 @@ export type StatusTarget = Balancer | { readonly balancer: Balancer };
 export interface StatusOptions {
   /**
    * When set, every request must carry it: `Authorization: Bearer <token>`, or `?token=<token>`
-   * on the URL for a person opening the page. Compared in constant time. Default: none.
+   * on the URL for a person opening the page. Compared in constant time. Visible ASCII
+   * characters only (no spaces), as a header can carry them. Default: none.
    */
   readonly token?: string;
   /** Show instance metadata on the page and in `snapshot.json`. Default false. */
@@ -125,11 +126,17 @@ function parseOptions(options: unknown) {
   if (!isObject(raw)) throw new InvalidConfigError('status', raw, 'expected an options object');
   checkKeys(raw, KEYS, 'status');
   const token = raw.token;
-  if (token !== undefined && (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH))
+  // Visible ASCII only: the page sends the token in a header, where anything beyond Latin-1
+  // makes the browser's fetch throw and surrounding spaces are trimmed, so such a token could
+  // never match and the page would show "disconnected" for good.
+  if (
+    token !== undefined &&
+    (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token) || token.length > MAX_TOKEN_LENGTH)
+  )
     throw new InvalidConfigError(
       'status.token',
       token,
-      `expected a non-empty string of up to ${MAX_TOKEN_LENGTH} characters`,
+      `expected up to ${MAX_TOKEN_LENGTH} visible ASCII characters (no spaces)`,
     );
   return {
     token: token as string | undefined,

@@ -214,6 +214,8 @@ describe('createStatusHandler over plain HTTP', () => {
     const cases: [() => unknown, string][] = [
       [() => createStatusHandler(users, { token: '' }), 'status.token'],
       [() => createStatusHandler(users, { token: 42 as unknown as string }), 'status.token'],
+      [() => createStatusHandler(users, { token: ' s3cret ' }), 'status.token'], // trimmed from a header: never matches
+      [() => createStatusHandler(users, { token: 'clé-secrète' }), 'status.token'], // a header cannot carry it
       [
         () => createStatusHandler(users, { exposeMetadata: 'yes' as unknown as boolean }),
         'status.exposeMetadata',
