@@ -4,7 +4,9 @@ import http, {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { createProxy, type ProxyHandler, type ProxyOptions } from '../src';
 import type { Balancer, BalancerOptions } from '@ballast/core';
 
@@ -69,6 +71,45 @@ export async function deadUrl(): Promise<string> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * A URL whose connections never open: a listener with a one-place accept queue, in a child
+ * process that never accepts (its event loop is kept busy), with the queue filled. The kernel
+ * then drops each new SYN, so a connect waits until its own timeout, as to a host that is down.
+ */
+export async function blackholeUrl(): Promise<string> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const s = require('node:net').createServer();
+       s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+         process.stdout.write(s.address().port + '\\n');
+         setTimeout(() => { for (;;); }, 50); // stdout flushed first; then never accept
+       });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  opened.push(async () => {
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const port = Number(String(line).trim());
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the loop is busy by now
+  // Fill the queue: connect until a connection stays pending.
+  for (let i = 0; i < 8; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    opened.push(async () => void socket.destroy());
+    const connected = await Promise.race([
+      once(socket, 'connect').then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 200)),
+    ]);
+    if (!connected) return `http://127.0.0.1:${port}`;
+  }
+  throw new Error('could not fill the accept queue of the black-hole listener');
 }
 
 /** A plain node:http gateway running a proxy; the proxy and the server close in cleanup. */

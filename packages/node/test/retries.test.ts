@@ -1,7 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import type { Strategy } from '@ballast/core';
-import { cleanup, deadUrl, gateway, inflight, listen, named, send, type TestServer } from './helpers';
+import {
+  blackholeUrl,
+  cleanup,
+  deadUrl,
+  gateway,
+  inflight,
+  listen,
+  named,
+  send,
+  type TestServer,
+} from './helpers';
 
 afterEach(cleanup);
 
@@ -138,6 +148,29 @@ describe('retries', () => {
     expect(inflight(proxy.balancer)).toBe(0);
     // The refused instance's lease recorded a failure.
     expect(proxy.balancer.instances()[0]!.failures).toBe(1);
+  });
+
+  it('gives up on a connection that does not open within connectTimeoutMs: retried elsewhere, whatever the method, else 504', async () => {
+    const hole = await blackholeUrl();
+    const b = await hasher();
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [hole, b.url] },
+      { connectTimeoutMs: 300 },
+    );
+    const body = randomBytes(1_000);
+    const started = Date.now();
+    const reply = await send(url, { method: 'POST', body });
+    expect(reply.status).toBe(200); // never sent, so a POST is retried too
+    expect(reply.text).toBe(sha(body));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(proxy.balancer.instances()[0]!.failures).toBe(1);
+
+    const alone = await gateway({ instances: [hole] }, { connectTimeoutMs: 300 });
+    const timedOut = Date.now();
+    expect((await send(alone.url)).status).toBe(504);
+    expect(Date.now() - timedOut).toBeLessThan(2_000);
+    expect(inflight(alone.proxy.balancer)).toBe(0);
+    expect(inflight(proxy.balancer)).toBe(0);
   });
 
   it('retries a 502/503/504 answer for GET, passes it through for POST', async () => {
