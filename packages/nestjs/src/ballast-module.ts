@@ -1,3 +1,4 @@
+import { InvalidConfigError } from '@ballast/core';
 import {
   Global,
   Module,
@@ -63,6 +64,10 @@ class BallastCoreModule extends ConfigurableModuleClass implements NestModule {
 export class BallastModule {
   /** Configures the services from a static object. */
   static forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
+    // Nest's module builder would read the options with Object.keys: a TypeError, not this.
+    if (!isObject(options)) {
+      throw new InvalidConfigError('BallastModule options', options, 'expected an object with `services`');
+    }
     const services = (options as { services?: unknown } | undefined)?.services;
     const configs = typeof services === 'object' && services !== null ? Object.entries(services) : [];
     const providers = configs.flatMap(([name, config]) =>
@@ -73,6 +78,7 @@ export class BallastModule {
 
   /** Configures the services from a factory; pair it with `forFeature([names])` for injection. */
   static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    checkAsyncOptions(options);
     return root(BallastCoreModule.forRootAsync(options), options.isGlobal, []);
   }
 
@@ -82,12 +88,52 @@ export class BallastModule {
    * must be among those the root configuration gives.
    */
   static forFeature(services: readonly string[]): DynamicModule {
+    if (!Array.isArray(services)) {
+      throw new InvalidConfigError(
+        'BallastModule.forFeature',
+        services,
+        'expected an array of service names',
+      );
+    }
+    services.forEach((name: unknown, i) => {
+      if (typeof name !== 'string') {
+        throw new InvalidConfigError(`BallastModule.forFeature[${i}]`, name, 'expected a service name');
+      }
+    });
     const providers = services.flatMap((name) => serviceProviders(name, false));
     return {
       module: BallastModule,
       providers,
       exports: providers.map((p) => (p as { provide: string }).provide),
     };
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Checks what `forRootAsync` gets before Nest's module builder reads it: without a factory it
+ * would fail later with an unresolvable dependency of `BALLAST_MODULE_OPTIONS`, and with a
+ * factory that is not a function with a TypeError from inside Nest.
+ */
+function checkAsyncOptions(options: unknown): void {
+  const expected = 'expected { useFactory | useClass | useExisting, inject?, imports?, isGlobal? }';
+  if (!isObject(options))
+    throw new InvalidConfigError('BallastModule.forRootAsync options', options, expected);
+  const { useFactory, useClass, useExisting } = options;
+  if (useFactory !== undefined && typeof useFactory !== 'function') {
+    throw new InvalidConfigError(
+      'useFactory',
+      useFactory,
+      'expected a function returning the module options',
+    );
+  }
+  if (useClass !== undefined && typeof useClass !== 'function') {
+    throw new InvalidConfigError('useClass', useClass, 'expected a class with createBallastOptions()');
+  }
+  if (useFactory === undefined && useClass === undefined && useExisting === undefined) {
+    throw new InvalidConfigError('BallastModule.forRootAsync options', options, expected);
   }
 }
 

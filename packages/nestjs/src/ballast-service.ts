@@ -56,7 +56,13 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
     const { logger, services } = parseModuleOptions(options);
     this.logger = logger;
     try {
-      for (const service of services) this.entries.set(service.name, start(service));
+      for (const service of services) {
+        this.entries.set(service.name, start(service));
+        // A service that asks for its client fails startup if axios or @ballast/axios is missing,
+        // whether or not a provider is registered for it: forRootAsync's forFeature() registers
+        // none when the peers cannot be resolved, and the first use would fail long after.
+        if (service.config.http !== undefined) this.http(service.name);
+      }
       this.statusPage = mountStatusPage(
         options.statusPage,
         [...this.entries.values()].map((entry) => entry.balancer),

@@ -32,6 +32,13 @@ export function mountStatusPage(
   if (typeof path !== 'string' || !/^\/[\w./-]*$/.test(path))
     throw new InvalidConfigError('statusPage.path', path, "expected a path such as '/ballast'");
   const prefix = path.replace(/\/+$/, '');
+  // At the root the page would answer (404) every request of the application, its routes unreached.
+  if (prefix === '')
+    throw new InvalidConfigError(
+      'statusPage.path',
+      path,
+      "expected a path below the root, such as '/ballast'",
+    );
   if (balancers.length === 0)
     throw new InvalidConfigError('statusPage', option, 'the status page needs at least one service');
   let handler: StatusHandler;
