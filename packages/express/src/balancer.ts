@@ -1,14 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { Balancer, BalancerOptions } from '@ballast/core';
-import {
-  adapterOptions,
-  createProxy,
-  mergeEarlierHeaders,
-  ProxyError,
-  type ProxyOptions,
-  resolveTarget,
-} from '@ballast/node';
+import { adapterOptions, createProxy, type ProxyOptions, resolveTarget } from '@ballast/node';
 import type { NextFunction, Request, Response } from 'express';
 
 import { parsedBody } from './parsed-body';
@@ -62,43 +54,14 @@ export function balancer(
     if (onError) nexts.set(req, next);
     if (!req.readableEnded) return proxy(req, res, next);
 
-    // A body parser read the stream: re-send what it parsed through the lower layer. Unless the
-    // client left while earlier middleware ran (its 'close' is past): the proxy's own path then
-    // does nothing, and neither does this one.
-    if (res.destroyed || res.writableEnded) return;
+    // A body parser read the stream: the handler re-sends what it parsed in its place.
     let body: Buffer;
     try {
       body = parsedBody(req);
     } catch (err) {
       return next(err);
     }
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort(); // the client went away
-    });
-    proxy.forward(req, { body, signal: abort.signal }).then(
-      (upstream) => {
-        // Another middleware (a request timeout) may have answered meanwhile: writing a second
-        // head would throw, an unhandled rejection. Dropping the body aborts the upstream request.
-        if (res.headersSent || res.writableEnded || res.destroyed) {
-          upstream.body.destroy();
-          return;
-        }
-        res.writeHead(upstream.statusCode, mergeEarlierHeaders(res, upstream.headers));
-        pipeline(upstream.body, res, () => undefined); // failures are the proxy's to record
-      },
-      (err: unknown) => {
-        if (abort.signal.aborted) return; // nobody is left to answer
-        if (!(err instanceof ProxyError)) return next(err);
-        answer(err);
-      },
-    );
-
-    /** A ProxyError's answer: `onError`, or the proxy's own short plain-text one. */
-    function answer(err: ProxyError): void {
-      if (res.headersSent || res.writableEnded) return;
-      proxy.answerError(err, req, res);
-    }
+    proxy.withBody(req, res, body, next);
   }
 
   return Object.assign(ballastProxy, {

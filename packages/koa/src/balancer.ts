@@ -6,6 +6,7 @@ import {
   createProxy,
   type ForwardResponse,
   mergeEarlierHeaders,
+  parsedBody,
   ProxyError,
   resolveTarget,
 } from '@ballast/node';
@@ -30,8 +31,8 @@ const BUFFER_BYTES = 64 * 1024;
  *   them from `BALLAST_INSTANCES` (comma-separated URLs), and a missing `strategy` from
  *   `BALLAST_STRATEGY`; with neither, it throws `BALLAST_INVALID_CONFIG`.
  * - The upstream path is `ctx.url` (as koa-mount leaves it). A body a body parser already read
- *   is re-sent from `ctx.request.rawBody` (@koa/bodyparser sets it); without it, the request
- *   fails with `BALLAST_BODY_CONSUMED`.
+ *   is re-sent from `ctx.request.rawBody` (@koa/bodyparser sets it), or rebuilt from
+ *   `ctx.request.body`; when neither can be, the request fails with `BALLAST_BODY_CONSUMED`.
  * - Upstream failures set `ctx.status` to 502, 503 (with `Retry-After`) or 504, unless
  *   `onError` takes over (throw the error to hand it to Koa).
  *
@@ -124,28 +125,20 @@ export function balancer(
 }
 
 /**
- * For a request whose stream a body parser already read: the raw body it kept. Undefined while
- * the stream is unread.
+ * For a request whose stream a body parser already read: the bytes to re-send, from the raw
+ * body it kept (`ctx.request.rawBody`, as @koa/bodyparser keeps it) or rebuilt from
+ * `ctx.request.body` (see `parsedBody` in `@ballast/node`). Undefined while the stream is unread.
  */
-function consumedBody(ctx: Context): string | Buffer | undefined {
+function consumedBody(ctx: Context): Buffer | undefined {
   const req = ctx.req;
   if (!req.readableEnded) return undefined;
-  const raw: unknown = (ctx.request as { rawBody?: unknown }).rawBody;
-  const announced =
-    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  const body = !announced
-    ? Buffer.alloc(0)
-    : typeof raw === 'string' || Buffer.isBuffer(raw)
-      ? raw
-      : undefined;
-  if (body === undefined) {
-    throw new BallastError(
-      'BALLAST_BODY_CONSUMED',
-      `Cannot proxy ${ctx.method} ${ctx.originalUrl}: a middleware before balancer() read the request ` +
-        'body and kept no ctx.request.rawBody to re-send. Mount balancer() before body parsers.',
-    );
-  }
-  // The proxy sends the length of the bytes given; the parser has already decoded them.
-  delete req.headers['content-encoding'];
-  return body;
+  const request = ctx.request as { body?: unknown; rawBody?: unknown };
+  const body = parsedBody(req, request.body, request.rawBody);
+  if (body !== undefined) return body;
+  throw new BallastError(
+    'BALLAST_BODY_CONSUMED',
+    `Cannot proxy ${ctx.method} ${ctx.originalUrl}: a middleware before balancer() read the request ` +
+      'body and left no ctx.request.rawBody or ctx.request.body that can be re-sent. Mount balancer() ' +
+      'before body parsers.',
+  );
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import { BallastError } from '@ballast/core';
-import { ProxyError, type ProxyHandler } from '@ballast/node';
+import { parsedBody, type ProxyHandler } from '@ballast/node';
 import { Inject, Injectable, type NestMiddleware, type Type } from '@nestjs/common';
 
 import { BallastService } from './ballast-service';
@@ -19,7 +18,8 @@ type NestRequest = IncomingMessage & { originalUrl?: string; body?: unknown; raw
  *   after the route prefix) unless `pathRewrite` is given.
  * - A JSON or urlencoded body that Nest's body parser already read is re-sent: the exact bytes
  *   with `NestFactory.create(AppModule, { rawBody: true })`, otherwise re-serialized from
- *   `req.body`. Other bodies stream through untouched.
+ *   `req.body` (JSON; forms, flat or nested; a raw or text parser's Buffer or string), relabelled
+ *   UTF-8 where they were decoded from another charset. Other bodies stream through untouched.
  *
  * @example
  * ```ts
@@ -57,7 +57,8 @@ export class BallastProxyMiddleware {
         } catch (error) {
           return next(error);
         }
-        forwardConsumed(this.proxy, req, res, body, next);
+        // Answered as the handler answers a streamed request (onError, earlier cookies and Vary).
+        this.proxy.withBody(req, res, body, next);
       }
     }
     Object.defineProperty(BallastProxy, 'name', { value: `BallastProxyMiddleware(${service})` });
@@ -65,64 +66,18 @@ export class BallastProxyMiddleware {
   }
 }
 
-/** Forwards a request whose body was already read, and writes the response. */
-function forwardConsumed(
-  proxy: ProxyHandler,
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: Buffer,
-  next: (error?: unknown) => void,
-): void {
-  proxy.forward(req, { body, response: res }).then(
-    (upstream) => {
-      res.writeHead(upstream.statusCode, upstream.headers);
-      pipeline(upstream.body, res, () => undefined); // the proxy records failures on the lease
-    },
-    (error: unknown) => {
-      if (res.destroyed && !res.writableFinished) return; // the client went away
-      if (error instanceof ProxyError) proxy.respondError(error, res);
-      else next(error);
-    },
-  );
-}
-
 /**
  * The bytes to send for a body Nest's parser already read: `req.rawBody` when the application
- * keeps it, else JSON or a flat form rebuilt from `req.body`. Throws `BALLAST_BODY_CONSUMED`
- * rather than send a wrong body or hang.
+ * keeps it, else rebuilt from `req.body` (see `parsedBody` in `@ballast/node`). Throws
+ * `BALLAST_BODY_CONSUMED` rather than send a wrong body or hang.
  */
 function consumedBody(req: NestRequest): Buffer {
-  const announced =
-    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  const type = req.headers['content-type'] ?? '';
-  let bytes: Buffer | undefined;
-  if (!announced) bytes = Buffer.alloc(0);
-  else if (Buffer.isBuffer(req.rawBody)) bytes = req.rawBody;
-  else if (/[/+]json\b/i.test(type) && req.body !== undefined) bytes = Buffer.from(JSON.stringify(req.body));
-  else if (/urlencoded/i.test(type) && isFlatForm(req.body)) {
-    bytes = Buffer.from(new URLSearchParams(Object.entries(req.body).flatMap(formPairs)).toString());
-  }
-  if (bytes === undefined) {
-    throw new BallastError(
-      'BALLAST_BODY_CONSUMED',
-      `Cannot proxy ${req.method} ${req.url}: the body (${type || 'no content type'}) was read before ` +
-        'BallastProxyMiddleware and cannot be re-sent. Create the app with { rawBody: true } or { bodyParser: false }.',
-    );
-  }
-  // The proxy sends the length of these bytes; the parser has already decoded any content coding.
-  delete req.headers['content-encoding'];
-  return bytes;
-}
-
-const formPairs = ([key, value]: [string, string | string[]]): Array<[string, string]> =>
-  typeof value === 'string' ? [[key, value]] : value.map((item): [string, string] => [key, item]);
-
-function isFlatForm(body: unknown): body is Record<string, string | string[]> {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    Object.values(body).every(
-      (v) => typeof v === 'string' || (Array.isArray(v) && v.every((item) => typeof item === 'string')),
-    )
+  const bytes = parsedBody(req, req.body, req.rawBody);
+  if (bytes !== undefined) return bytes;
+  throw new BallastError(
+    'BALLAST_BODY_CONSUMED',
+    `Cannot proxy ${req.method} ${req.url}: the body (${req.headers['content-type'] ?? 'no content type'}) ` +
+      'was read before BallastProxyMiddleware and cannot be re-sent. Create the app with { rawBody: true } ' +
+      'or { bodyParser: false }.',
   );
 }

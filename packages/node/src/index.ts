@@ -13,6 +13,7 @@ export {
 } from './diagnostics';
 export { ProxyError, type ProxyErrorCode } from './errors';
 export { mergeEarlierHeaders, parseLoadHeader } from './headers';
+export { parsedBody } from './parsed-body';
 export { dnsDiscovery, type DnsDiscoveryOptions, type DnsResolver } from './dns-discovery';
 export {
   createStatusHandler,

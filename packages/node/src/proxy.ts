@@ -13,7 +13,7 @@ import { ejectClosingEarly } from './early-close';
 import { ProxyError } from './errors';
 import { hasBody } from './headers';
 import { HealthChecker } from './health-check';
-import { parseProxyOptions } from './options';
+import { parseProxyOptions, type ProxyConfig } from './options';
 import { Pools } from './pools';
 import { answerError, ForwardExchange, ResponseExchange, respondError } from './respond';
 import { RetryBudget } from './retry-budget';
@@ -49,7 +49,7 @@ export function createProxy(
   const balancer = owned
     ? createBalancer(balancerOrOptions as BalancerOptions)
     : (balancerOrOptions as Balancer);
-  let config;
+  let config: ProxyConfig;
   try {
     config = parseProxyOptions(
       proxyOptions,
@@ -80,8 +80,32 @@ export function createProxy(
     res: ServerResponse,
     next?: (err?: unknown) => void,
   ): void {
+    handle(req, res, undefined, next);
+  };
+
+  const withBody = function ballastProxyWithBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | string,
+    next?: (err?: unknown) => void,
+  ): void {
+    if (typeof body !== 'string' && !Buffer.isBuffer(body)) {
+      const error = new InvalidConfigError('withBody.body', body, 'expected a Buffer or a string');
+      if (typeof next === 'function') next(error);
+      else throw error;
+      return;
+    }
+    handle(req, res, body, next);
+  };
+
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | string | undefined,
+    next: ((err?: unknown) => void) | undefined,
+  ): void {
     try {
-      new ResponseExchange(engine, req, res).start();
+      new ResponseExchange(engine, req, res, body).start();
     } catch (error) {
       // Only a bug gets here: upstream failures are answered by the exchange itself.
       if (typeof next === 'function') {
@@ -91,7 +115,7 @@ export function createProxy(
       config.logger.error({ service: balancer.service, error }, 'ballast: proxy failure');
       respondError(new ProxyError('BALLAST_UPSTREAM_ERROR', 'Proxy failure', { cause: error }), res);
     }
-  };
+  }
 
   const upgrade = function ballastUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node hands the bytes after an upgrade request's head over in `head`, never through `req`:
@@ -148,6 +172,7 @@ export function createProxy(
     balancer: { value: balancer, enumerable: true },
     upgrade: { value: upgrade, enumerable: true },
     forward: { value: forward, enumerable: true },
+    withBody: { value: withBody, enumerable: true },
     respondError: { value: respondError, enumerable: true },
     answerError: {
       value: (err: ProxyError, req: IncomingMessage, res: ServerResponse) =>

@@ -60,14 +60,18 @@ function reasonPhrase(message: string): string | undefined {
   return INVALID_REASON.test(bytes) ? undefined : bytes;
 }
 
-/** The request handler's exchange: streams the upstream response into the client's `res`. */
+/**
+ * The request handler's exchange: streams the upstream response into the client's `res`. With
+ * `body`, sends it in place of the request's own stream (one a body parser already read).
+ */
 export class ResponseExchange extends Exchange {
   constructor(
     engine: Engine,
     req: IncomingMessage,
     private readonly res: ServerResponse,
+    body?: Buffer | string,
   ) {
-    super(engine, req, undefined);
+    super(engine, req, body);
     res.on('close', this.onClose);
   }
 

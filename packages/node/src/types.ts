@@ -168,6 +168,18 @@ export interface ProxyHandler {
    */
   forward(req: IncomingMessage, options?: ForwardOptions & { bufferBytes?: 0 }): Promise<ForwardResponse>;
   forward(req: IncomingMessage, options: ForwardOptions): Promise<ForwardResponse<Readable | Buffer>>;
+  /**
+   * The handler for a request whose stream a body parser already read: sends `body` (see
+   * `parsedBody`) in its place, with its own `Content-Length`, and answers exactly as the handler
+   * does (retries, timeouts, hooks, `onError`). A body that is not a Buffer or a string is an
+   * `InvalidConfigError`, passed to `next` when given.
+   */
+  withBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | string,
+    next?: (err?: unknown) => void,
+  ): void;
   /** Writes a ProxyError as the proxy would (status, Retry-After, short plain body). */
   respondError(err: ProxyError, res: ServerResponse): void;
   /**

@@ -1,5 +1,6 @@
 import { InvalidConfigError } from '@ballast/core';
-import { createProxy, parseLoadHeader, ProxyError } from '../src';
+import type { IncomingMessage } from 'node:http';
+import { createProxy, parsedBody, parseLoadHeader, ProxyError } from '../src';
 import { RetryBudget } from '../src/retry-budget';
 import { upstreamPath } from '../src/headers';
 
@@ -31,6 +32,80 @@ describe('parseLoadHeader (ORCA TEXT)', () => {
     'TEXT cpu_utilization=Infinity',
   ])('%j gives undefined', (header) => {
     expect(parseLoadHeader(header)).toBeUndefined();
+  });
+});
+
+describe('parsedBody', () => {
+  const req = (headers: Record<string, string>) =>
+    ({ headers: { 'content-length': '9', ...headers } }) as IncomingMessage;
+  const sent = (headers: Record<string, string>, parsed: unknown, raw?: unknown) => {
+    const r = req(headers);
+    const bytes = parsedBody(r, parsed, raw);
+    return {
+      body: bytes?.toString('utf8'),
+      type: r.headers['content-type'],
+      encoding: r.headers['content-encoding'],
+    };
+  };
+
+  it('prefers the raw bytes a parser kept, as they came', () => {
+    const raw = Buffer.from([0x5a, 0x6f, 0xeb]); // "Zoë" in Latin-1
+    const r = req({ 'content-type': 'text/plain; charset=iso-8859-1', 'content-encoding': 'gzip' });
+    expect(parsedBody(r, 'ignored', raw)).toBe(raw);
+    expect(r.headers).toMatchObject({ 'content-type': 'text/plain; charset=iso-8859-1' });
+    expect(r.headers['content-encoding']).toBeUndefined(); // the parser decoded it
+  });
+
+  it.each([
+    ['JSON', { 'content-type': 'application/json' }, { a: 'é' }, '{"a":"é"}', 'application/json'],
+    [
+      'UTF-16 JSON',
+      { 'content-type': 'application/json; charset=utf-16' },
+      [1],
+      '[1]',
+      'application/json; charset=utf-8',
+    ],
+    [
+      '+json',
+      { 'content-type': 'application/merge-patch+json' },
+      { a: null },
+      '{"a":null}',
+      'application/merge-patch+json',
+    ],
+    ['text', { 'content-type': 'text/plain' }, 'Zoë', 'Zoë', 'text/plain; charset=utf-8'],
+    [
+      'Latin-1 form',
+      { 'content-type': 'application/x-www-form-urlencoded; charset=ISO-8859-1' },
+      { n: 'Zoë' },
+      'n=Zo%C3%AB',
+      'application/x-www-form-urlencoded; charset=utf-8',
+    ],
+    [
+      'nested form',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      { u: { n: 'A' }, t: ['x', 'y'], o: ['z'] },
+      'u%5Bn%5D=A&t=x&t=y&o%5B%5D=z',
+      'application/x-www-form-urlencoded',
+    ],
+  ])('rebuilds %s and labels what it sends', (_label, headers, parsed, body, type) => {
+    expect(sent(headers, parsed)).toEqual({ body, type, encoding: undefined });
+  });
+
+  it('gives nothing for what it cannot rebuild, and an empty body for a request that had none', () => {
+    expect(sent({ 'content-type': 'multipart/form-data; boundary=x' }, { files: [] }).body).toBeUndefined();
+    expect(sent({ 'content-type': 'application/x-www-form-urlencoded' }, { n: 1 }).body).toBeUndefined();
+    expect(sent({ 'content-type': 'application/json' }, undefined).body).toBeUndefined();
+    expect(parsedBody({ headers: {} } as IncomingMessage, { a: 1 })).toEqual(Buffer.alloc(0));
+  });
+
+  it('withBody refuses a body that is not a Buffer or a string, through next', () => {
+    const proxy = createProxy({ instances: ['http://127.0.0.1:1'] });
+    const errors: unknown[] = [];
+    proxy.withBody(req({}), {} as never, { a: 1 } as never, (error) => errors.push(error));
+    expect(errors).toEqual([
+      expect.objectContaining({ code: 'BALLAST_INVALID_CONFIG', field: 'withBody.body' }),
+    ]);
+    void proxy.close();
   });
 });
 
