@@ -5,7 +5,7 @@ import { collectMetrics } from '@ballast/prometheus';
 import express from 'express';
 import { Registry } from 'prom-client';
 
-import { serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
+import { balanceUpgrades, serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
 
 export type { GatewayOptions, RunningGateway };
 
@@ -35,17 +35,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   app.use('/ballast', page);
   for (const proxy of proxies) {
-    // app.all keeps req.url whole (app.use would strip the mount): GET /users/42 stays /users/42.
+    // Matched on the raw path rather than mounted: app.use('/users') would strip the mount
+    // (GET /users/42 must stay /users/42), and a route with a `*rest` parameter answers 400,
+    // with a stack trace in the log, to a path that does not percent-decode (/users/%zz).
     const prefix = `/${proxy.balancer.service}`;
-    app.all([prefix, `${prefix}/*rest`], proxy);
+    app.use((req, res, next) => {
+      if (req.path === prefix || req.path.startsWith(`${prefix}/`)) proxy(req, res, next);
+      else next();
+    });
   }
 
   const server = http.createServer(app);
-  server.on('upgrade', (req, socket, head) => {
-    const target = proxies.find((proxy) => req.url?.startsWith(`/${proxy.balancer.service}`));
-    if (target === undefined) socket.destroy();
-    else target.upgrade(req, socket, head);
-  });
+  balanceUpgrades(
+    server,
+    Object.fromEntries(proxies.map((proxy) => [proxy.balancer.service, proxy.upgrade])),
+  );
   return serveGateway(server, options, balancers, async () => {
     page.close();
     detachMetrics();

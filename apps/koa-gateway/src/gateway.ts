@@ -5,7 +5,7 @@ import { collectMetrics } from '@ballast/prometheus';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 
-import { serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
+import { balanceUpgrades, serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
 
 export type { GatewayOptions, RunningGateway };
 
@@ -48,11 +48,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const handle = app.callback();
   const server = http.createServer((req, res) => void handle(req, res));
-  server.on('upgrade', (req, socket, head) => {
-    const target = proxies.find((proxy) => req.url?.startsWith(`/${proxy.balancer.service}`));
-    if (target === undefined) socket.destroy();
-    else void target.upgrade(req, socket, head);
-  });
+  balanceUpgrades(
+    server,
+    Object.fromEntries(proxies.map((proxy) => [proxy.balancer.service, proxy.upgrade])),
+  );
   return serveGateway(server, options, balancers, async () => {
     page.close();
     detachMetrics();

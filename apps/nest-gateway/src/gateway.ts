@@ -23,7 +23,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { Registry } from 'prom-client';
 
-import { serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
+import { balanceUpgrades, serveGateway, type GatewayOptions, type RunningGateway } from '../../upstream/src';
 
 export type { GatewayOptions, RunningGateway };
 
@@ -84,7 +84,7 @@ class GatewayModule implements NestModule {
   }
 }
 
-/** A NestJS gateway on Express, with the same routes as the Express and Koa examples. */
+/** A NestJS gateway on Express, with the same routes (WebSockets included) as the Express and Koa examples. */
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { strategy, logger } = options;
   const services = Object.fromEntries(
@@ -100,12 +100,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ...(logger === undefined ? {} : { logger }),
     }),
     // Without abortOnError: false, Nest ends the process on a startup error (a bad strategy),
-    // and with its logger off, without a word; the caller reports it instead.
-    { logger: false, rawBody: true, abortOnError: false },
+    // and with its logger off, without a word; the caller reports it instead. No body parser:
+    // its own routes take no body, and Nest's would answer 413 to a JSON body over 100 KB and
+    // 400 to one that is not JSON instead of letting the upstream see it.
+    { logger: false, bodyParser: false, abortOnError: false },
   );
   await app.init();
   const ballast = app.get(BallastService);
   const server = http.createServer(app.getHttpAdapter().getInstance() as http.RequestListener);
+  // WebSockets too, on each service's proxy (the one its BallastProxyMiddleware uses).
+  balanceUpgrades(
+    server,
+    Object.fromEntries(ballast.names().map((name) => [name, ballast.proxy(name).upgrade])),
+  );
   return serveGateway(
     server,
     options,

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import type { Balancer, InstanceInput, Logger, StrategyName } from '@ballast/core';
 
@@ -70,6 +71,25 @@ export interface RunningGateway {
   readonly url: string;
   readonly balancers: readonly Balancer[];
   close(): Promise<void>;
+}
+
+/** What balances one service's WebSocket handshakes: a proxy's `upgrade`. */
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * Sends each WebSocket handshake for `/<service>` or a path under it (as HTTP requests are
+ * routed: `/usersx` is not `/users`) to that service's `upgrade`; any other gets a 404.
+ */
+export function balanceUpgrades(
+  server: http.Server,
+  upgrades: Readonly<Record<string, UpgradeHandler>>,
+): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const service = Object.keys(upgrades).find((name) => path === `/${name}` || path.startsWith(`/${name}/`));
+    if (service !== undefined) upgrades[service]!(req, socket, head);
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
 }
 
 /** How long `close()` lets requests under way finish before it closes their connections. */

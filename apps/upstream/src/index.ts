@@ -8,4 +8,11 @@ export {
 } from './upstream';
 export { lineLogger, type LineLogger } from './log';
 export { envValue, parseFlags } from './flags';
-export { runGateway, serveGateway, type GatewayOptions, type RunningGateway } from './gateway-main';
+export {
+  balanceUpgrades,
+  runGateway,
+  serveGateway,
+  type GatewayOptions,
+  type RunningGateway,
+  type UpgradeHandler,
+} from './gateway-main';
