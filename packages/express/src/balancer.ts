@@ -1,6 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Balancer, BalancerOptions } from '@ballast/core';
-import { adapterOptions, createProxy, type ProxyOptions, resolveTarget } from '@ballast/node';
+import {
+  adapterOptions,
+  createProxy,
+  type ProxyOptions,
+  resolveTarget,
+  trustedByExpress,
+} from '@ballast/node';
 import type { NextFunction, Request, Response } from 'express';
 
 import { parsedBody } from './parsed-body';
@@ -70,15 +76,4 @@ export function balancer(
     upgrade: proxy.upgrade,
     close: () => proxy.close(),
   });
-}
-
-/**
- * Express's own answer to whether a client's `X-Forwarded-Proto` and `-Host` stand: its
- * `trust proxy` setting applied to the peer's address, as for `req.protocol` and `req.host`.
- * Its default, false, trusts no one. An upgrade request reaches the proxy without passing
- * through Express (`server.on('upgrade')`), so it has no app to ask and is not trusted either.
- */
-function trustedByExpress(req: IncomingMessage): boolean {
-  const trust: unknown = (req as Partial<Request>).app?.get('trust proxy fn');
-  return typeof trust === 'function' && trust(req.socket.remoteAddress, 0) === true;
 }

@@ -1,5 +1,5 @@
 import { createBalancer, InvalidConfigError, type Balancer, type Logger } from '@ballast/core';
-import { createProxy, type ProxyHandler, type ProxyOptions } from '@ballast/node';
+import { createProxy, trustedByExpress, type ProxyHandler, type ProxyOptions } from '@ballast/node';
 import {
   Inject,
   Injectable,
@@ -95,7 +95,12 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
     if (options === undefined) return entry.proxy;
     const { service } = entry;
     const proxy = inService(name, () =>
-      createProxy(entry.balancer, { ...service.config.proxy, ...options, logger: service.logger }),
+      createProxy(entry.balancer, {
+        ...service.config.proxy,
+        trustForwarded: service.config.proxy?.trustForwarded ?? trustedByExpress,
+        ...options,
+        logger: service.logger,
+      }),
     );
     this.extraProxies.push(proxy);
     return proxy;
@@ -212,6 +217,8 @@ function start(service: ParsedService): Entry {
     proxy = inService(name, () =>
       createProxy(balancer, {
         ...config.proxy,
+        // Nest on Express: Express's trust proxy decides, as in @ballast/express.
+        trustForwarded: config.proxy?.trustForwarded ?? trustedByExpress,
         healthCheck: config.healthCheck ?? false,
         logger: service.logger,
       }),

@@ -15,6 +15,8 @@ import {
 import { Controller, Get, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 
 import { BallastModule, BallastProxyMiddleware, BallastService, type ServiceConfig } from '../src';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+
 import { createNestHarness, instancesOf, type ServeOptions } from './nest-app';
 
 const h = createNestHarness();
@@ -186,4 +188,22 @@ test("WebSockets are balanced once the service's proxy handles the server's upgr
   gw.app.getHttpServer().on('upgrade', proxy.upgrade);
   await expect(webSocketEcho(`${gw.url.replace(/^http/, 'ws')}/users/chat`, 'hi')).resolves.toBe('a:hi');
   expect(a!.received.at(-1)).toMatchObject({ url: '/users/chat' });
+});
+
+test("a client's X-Forwarded-Proto and -Host stand only if Express's trust proxy covers the peer", async () => {
+  const [a] = await h.upstreams(1);
+  const gw = await gateway({ instances: [a!.url], proxy: QUIET });
+  const claims = { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' } };
+  const seen = async () => {
+    const { headers } = (await request(`${gw.url}/users/1`, claims)).json<EchoBody>();
+    return [headers['x-forwarded-proto'], headers['x-forwarded-host']];
+  };
+  const host = new URL(gw.url).host;
+  expect(await seen()).toEqual(['http', host]); // Express's default: no proxy trusted
+  (gw.app as NestExpressApplication).set('trust proxy', 'loopback');
+  expect(await seen()).toEqual(['https', 'evil.example']);
+
+  const own = await gateway({ instances: [a!.url], proxy: { ...QUIET, trustForwarded: true } });
+  const { headers } = (await request(`${own.url}/users/1`, claims)).json<EchoBody>();
+  expect(headers['x-forwarded-proto']).toBe('https'); // the service's own option wins
 });

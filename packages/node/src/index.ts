@@ -26,7 +26,7 @@ export {
 } from './status';
 export type { InstanceStatus, ServiceStatus, StatusChange, StatusLevel } from './status-recorder';
 export type { RecentFigures, Series } from './status-window';
-export { adapterOptions, isBalancer, resolveTarget } from './target';
+export { adapterOptions, isBalancer, resolveTarget, trustedByExpress } from './target';
 export type {
   ForwardOptions,
   ForwardResponse,

@@ -14,8 +14,8 @@ export type StatusTarget = Balancer | { readonly balancer: Balancer };
 export interface StatusOptions {
   /**
    * When set, every request must carry it: `Authorization: Bearer <token>`, or `?token=<token>`
-   * on the URL for a person opening the page. Compared in constant time. Visible ASCII
-   * characters only (no spaces), as a header can carry them. Default: none.
+   * on the URL for a person opening the page. Compared in constant time. Latin-1 characters
+   * only, no control characters, no leading or trailing space: what a header can carry. Default: none.
    */
   readonly token?: string;
   /** Show instance metadata on the page and in `snapshot.json`. Default false. */
@@ -121,22 +121,25 @@ function toBalancers(targets: unknown): Balancer[] {
   return balancers;
 }
 
+/** Latin-1 without control characters, not starting or ending with a space. */
+const HEADER_TOKEN = /^[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?$/;
+
 function parseOptions(options: unknown) {
   const raw: unknown = options ?? {};
   if (!isObject(raw)) throw new InvalidConfigError('status', raw, 'expected an options object');
   checkKeys(raw, KEYS, 'status');
   const token = raw.token;
-  // Visible ASCII only: the page sends the token in a header, where anything beyond Latin-1
-  // makes the browser's fetch throw and surrounding spaces are trimmed, so such a token could
+  // What a header can carry: the page sends the token in one, where a character beyond Latin-1
+  // makes the browser's fetch throw, and surrounding spaces are trimmed, so such a token could
   // never match and the page would show "disconnected" for good.
   if (
     token !== undefined &&
-    (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token) || token.length > MAX_TOKEN_LENGTH)
+    (typeof token !== 'string' || !HEADER_TOKEN.test(token) || token.length > MAX_TOKEN_LENGTH)
   )
     throw new InvalidConfigError(
       'status.token',
       token,
-      `expected up to ${MAX_TOKEN_LENGTH} visible ASCII characters (no spaces)`,
+      `expected up to ${MAX_TOKEN_LENGTH} Latin-1 characters, no control characters, no leading or trailing space`,
     );
   return {
     token: token as string | undefined,

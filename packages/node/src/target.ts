@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { InvalidConfigError, type Balancer, type BalancerOptions, type StrategyName } from '@ballast/core';
 
 /** Whether `value` is a ready balancer rather than options for one. */
@@ -69,4 +70,17 @@ export function adapterOptions<T extends { readonly onError?: unknown }>(value: 
   if (value.onError !== undefined && typeof value.onError !== 'function')
     throw new InvalidConfigError('proxy.onError', value.onError, 'expected a function');
   return value;
+}
+
+/**
+ * Express's answer to whether a client's `X-Forwarded-Proto` and `-Host` stand (a
+ * `trustForwarded` function for adapters on Express, NestJS's included): its `trust proxy`
+ * setting applied to the peer's address, as for `req.protocol` and `req.host`. Its default,
+ * false, trusts no one. A request with no Express app to ask (an upgrade, which never passes
+ * through Express, or another platform) is not trusted either.
+ */
+export function trustedByExpress(req: IncomingMessage): boolean {
+  const app = (req as { app?: { get?: (setting: string) => unknown } }).app;
+  const trust = typeof app?.get === 'function' ? app.get('trust proxy fn') : undefined;
+  return typeof trust === 'function' && trust(req.socket?.remoteAddress, 0) === true;
 }
