@@ -10,6 +10,8 @@ export interface ExpressProxyOptions extends Omit<ProxyOptions, 'onError'> {
   /**
    * Answers a failed request (`err.statusCode` 502, 503 or 504; 400 or 408 for a request the
    * client got wrong) instead of the proxy's short plain-text response. Call `next(err)` to hand it to the application's error handler.
+   * Not called when another middleware has already begun the response (a timeout handler): the
+   * response is its own, and answering again would cut it.
    */
   readonly onError?: (
     err: ProxyError,

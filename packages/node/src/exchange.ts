@@ -316,6 +316,8 @@ export abstract class Exchange implements AttemptOwner {
       this.heldChunks = undefined;
       this.deliver(attempt, this.held!, this.heldMessage);
       this.held = undefined;
+      // The receiver refused the head (it was answered meanwhile): nothing more to write.
+      if (this.over) return;
       for (const chunk of chunks) this.write(attempt, chunk);
     }
     this.release(attempt, undefined);

@@ -84,8 +84,13 @@ export class ResponseExchange extends Exchange {
     super.start();
   }
 
+  /**
+   * The response closed before the exchange was over: the client went away, or another middleware
+   * answered meanwhile (a timeout handler). Either way nobody waits for the upstream's answer: it
+   * is given up at once and the lease freed, with nothing held against the instance.
+   */
   private readonly onClose = (): void => {
-    if (!this.res.writableFinished) this.abort(new ClientAbortError());
+    this.abort(new ClientAbortError());
   };
 
   private readonly onDrain = (): void => {
@@ -94,6 +99,12 @@ export class ResponseExchange extends Exchange {
 
   protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
     const res = this.res;
+    if (res.headersSent || res.writableEnded) {
+      // Another middleware answered first (its 'close' may still be on its way, or its body still
+      // streaming): writing this head would throw, and cutting its response would be worse.
+      this.abort(new ClientAbortError());
+      return;
+    }
     closeIfUploading(res);
     const reason = statusMessage ? reasonPhrase(statusMessage) : undefined;
     const headers = mergeEarlierHeaders(res, response.headers);
@@ -126,6 +137,9 @@ export class ResponseExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
+    // Another middleware is already answering (its head went out, its body still going): the
+    // response is its own, and neither the default answer nor `onError` may cut it.
+    if (this.res.headersSent) return;
     // Whoever answers, a client still uploading gets its connection closed after the answer.
     closeIfUploading(this.res);
     answerError(this.engine, error, this.req, this.res);
