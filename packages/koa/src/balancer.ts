@@ -21,6 +21,25 @@ import type { BalancerMiddleware, KoaProxyOptions } from './types';
 const BUFFER_BYTES = 64 * 1024;
 
 /**
+ * Fields of which Node's HTTP parser keeps only the first when a message repeats them. undici
+ * hands a repeat over as an array (two Content-Type lines, from a framework and the server in
+ * front of it), but Koa and its middleware read these as strings: `ctx.type` would throw a
+ * TypeError (a 500 from any logger that reads it), `ctx.fresh` and `ctx.lastModified` would be
+ * wrong. So each goes on `ctx` as Node would have parsed it; other repeats stay lines of their own.
+ */
+const SINGLE_FIELDS = new Set([
+  'age',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'last-modified',
+  'location',
+  'retry-after',
+  'server',
+]);
+
+/**
  * A reverse-proxy middleware that spreads requests over the instances of one upstream service,
  * health-aware (see `@ballast/core`) and with retries, timeouts and `X-Forwarded-*` handling
  * (see `@ballast/node`). It is the end of the chain (it does not call `next`), and Koa-native:
@@ -101,12 +120,13 @@ export function balancer(
     const res = ctx.res;
     const headers = upstream.headers;
     const rest = mergeEarlierHeaders(res, headers);
-    for (const name in rest) res.setHeader(name, rest[name]!);
-    response.body = upstream.body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
-    // A body that fails (the upstream broke mid-body, or the client stopped reading) must close
-    // the client's connection: a middleware that re-encodes it (koa-compress) pipes it with
-    // .pipe(), which passes no error on, and the client would wait on a response never ended.
-    if (upstream.body instanceof Readable) upstream.body.once('error', () => res.destroy());
+    for (const name in rest) {
+      const value = rest[name]!;
+      res.setHeader(name, typeof value !== 'string' && SINGLE_FIELDS.has(name) ? value[0]! : value);
+    }
+    const body = upstream.body;
+    response.body = body; // a Buffer, or a stream Koa pipes (and destroys if the response ends first)
+    if (body instanceof Readable) body.once('error', failedBody(ctx, body));
     // Koa's body setter guesses what the upstream already said: the upstream's Content-Length
     // wins (a HEAD answer's is not its empty body's, a streamed body's is known), and a
     // Content-Type the upstream did not send is not invented. Headers first, so that with a
@@ -122,6 +142,28 @@ export function balancer(
     upgrade: proxy.upgrade,
     close: () => proxy.close(),
   });
+}
+
+/**
+ * What to do when the upstream body set on `ctx` fails (the upstream broke mid-body, or it was not
+ * read for `idleTimeoutMs`):
+ *
+ * - Still `ctx.body` and not read yet (a middleware before the proxy is still at work after
+ *   `await next()`): Koa 3 only hears of a body's error once it pipes it, and by then it can only
+ *   reset the connection. Koa's own error handling is called at once instead, as Koa 2's body
+ *   setter does: `app.on('error')` logs it and, nothing having gone out, the client gets a
+ *   status (502 for a `ProxyError`; 500 for a body left unread past `idleTimeoutMs`).
+ *   Koa 2 (whose setter already listens) is left to do so itself.
+ * - Then, the client's connection is closed unless the response was completed: a middleware that
+ *   re-encodes the body (koa-compress) pipes it with .pipe(), which passes no error on, and the
+ *   client would wait on a response never ended.
+ */
+function failedBody(ctx: Context, body: Readable): (error: Error) => void {
+  const koaListens = body.listenerCount('error') > 0;
+  return (error) => {
+    if (!koaListens && body.readableFlowing === null && ctx.response.body === body) ctx.onerror(error);
+    if (!ctx.res.writableEnded) ctx.res.destroy();
+  };
 }
 
 /**

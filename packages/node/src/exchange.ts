@@ -334,6 +334,12 @@ export abstract class Exchange implements AttemptOwner {
       this.release(attempt, this.aborted ?? error);
       this.finish();
       attempt.phase = Phase.Done;
+      // Logged here for every kind of exchange, as `giveUp` logs failures before a response.
+      if (this.aborted === undefined)
+        this.engine.logger.debug(
+          { service: this.engine.balancer.service, instance: attempt.lease.instance.id, error },
+          'ballast: upstream failed mid-response',
+        );
       this.broken(attempt, this.aborted ?? error);
       return;
     }

@@ -128,10 +128,6 @@ export class ResponseExchange extends Exchange {
 
   protected broken(attempt: Attempt, error: Error): void {
     if (error === this.aborted) return;
-    this.engine.logger.debug(
-      { service: this.engine.balancer.service, instance: attempt.lease.instance.id, error },
-      'ballast: upstream failed mid-response',
-    );
     // Before the head went out (writeHead refused a header) the client still gets a status.
     respondError(toProxyError(error, attempt.lease.instance.id), this.res);
   }

@@ -81,6 +81,29 @@ describe('misbehaving upstreams', () => {
     expect(inflight(proxy.balancer)).toBe(0);
   });
 
+  it('an upstream dying mid-body is logged, through forward() as through the handler', async () => {
+    const dies = await raw((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+      setTimeout(() => socket.destroy(), 20);
+    });
+    const lines: string[] = [];
+    const logger = {
+      debug: (_o: object, msg?: string) => void lines.push(String(msg)),
+      info() {},
+      warn() {},
+      error() {},
+    };
+    const { url, proxy } = await gateway(
+      { instances: [dies.url] },
+      { logger, retries: 0, bufferResponseBytes: 0 },
+    );
+    await send(url).catch(() => undefined); // the handler: the client's connection is closed
+    const upstream = await proxy.forward({ method: 'GET', url: '/', headers: {}, socket: {} } as never);
+    await new Promise((resolve) => upstream.body.on('error', resolve).resume());
+    expect(lines.filter((line) => line === 'ballast: upstream failed mid-response')).toHaveLength(2);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
   it('103 Early Hints before the 200 are skipped; the 200 is relayed and counted', async () => {
     const s = await raw((socket) => {
       socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n');
