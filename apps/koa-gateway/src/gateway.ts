@@ -9,6 +9,9 @@ import { balanceUpgrades, serveGateway, type GatewayOptions, type RunningGateway
 
 export type { GatewayOptions, RunningGateway };
 
+/** How Node reports a client's connection gone: its reset, or a response stream cut short. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
 /**
  * A Koa gateway: each service at `/<name>` (the upstream sees the full path), the live status
  * page at `/ballast/`, Prometheus metrics at `/metrics`, and `/healthz` for itself.
@@ -27,6 +30,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const page = status(balancers, { token: options.statusToken, path: '/ballast' });
 
   const app = new Koa();
+  // A client that goes away mid-response is routine for a gateway (Koa reports its reset and the
+  // body's premature close as errors, a stack trace each); anything else is logged.
+  app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
+    if (CLIENT_GONE.has(error.code ?? '') || ctx?.req.destroyed || ctx?.res.destroyed) return;
+    if (logger !== undefined) logger.error({ err: error, url: ctx?.url }, 'koa gateway: request failed');
+    else console.error(error);
+  });
   app.use(page);
   app.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/healthz') {
