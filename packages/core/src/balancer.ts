@@ -32,6 +32,7 @@ import type { BuiltinStrategy, StrategyHost } from './strategies/strategy';
 import type {
   Balancer,
   BalancerEventName,
+  BalancerEvents,
   BalancerOptions,
   BalancerSnapshot,
   Instance,
@@ -113,6 +114,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   /** The observers as one guarded call (see `observeReleases`), or undefined without any. */
   private observeRelease: ReleaseObserver | undefined;
   private hasRetryListeners = false;
+  /** A switch of adaptive's delegate made during the pick in progress, announced when it ends. */
+  private pendingSwitch: BalancerEvents['strategy-change'] | undefined;
   private clockWarned = false;
   private readonly feed: DiscoveryFeed | undefined;
 
@@ -208,11 +211,15 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
     const chosen =
       exclude === undefined ? this.choose(candidates) : this.chooseExcluding(candidates, exclude);
-    if (chosen === undefined) throw this.noInstance(candidates, exclude, retry);
+    if (chosen === undefined) {
+      this.announceSwitch();
+      throw this.noInstance(candidates, exclude, retry);
+    }
 
     chosen.inflight += 1;
     this.builtin?.onLoad?.(chosen);
     const lease = new LeaseImpl(this, chosen, now);
+    if (this.pendingSwitch !== undefined) this.announceSwitch();
     if (this.hasPickListeners) this.events.emit('pick', { service: this.service, lease });
     if (retry && this.hasRetryListeners) this.events.emit('retry', { service: this.service, lease });
     return lease;
@@ -610,9 +617,23 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.freeSlots.push(member.slot);
   }
 
+  /**
+   * Adaptive switches from inside a pick, between reading the candidates and counting the chosen
+   * one in flight: a listener called there that removed an instance got it back from that very
+   * pick, a lease on an instance no longer in the balancer (and its slot free for the next add).
+   * So the switch is announced once the pick is done, as `pick` itself is.
+   */
   strategyChanged(from: string, to: string, reason: string, signals: Readonly<Record<string, number>>): void {
-    this.events.emit('strategy-change', { service: this.service, from, to, reason, signals });
-    this.logger.info({ service: this.service, from, to, reason, ...signals }, 'ballast: strategy switched');
+    this.pendingSwitch = { service: this.service, from, to, reason, signals };
+  }
+
+  private announceSwitch(): void {
+    const change = this.pendingSwitch;
+    if (change === undefined) return;
+    this.pendingSwitch = undefined;
+    this.events.emit('strategy-change', change);
+    const { service, from, to, reason, signals } = change;
+    this.logger.info({ service, from, to, reason, ...signals }, 'ballast: strategy switched');
   }
 
   now(): number {
