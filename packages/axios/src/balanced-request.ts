@@ -36,15 +36,23 @@ const REQUEST = Symbol('@ballast/axios.request');
  * version, where symbol keys and copied objects would not survive a merge.
  */
 export class BalancedRequest {
-  /** Instance ids tried so far, oldest first; allocated on the first failure. */
+  /**
+   * Instance ids that failed this request, oldest first, each once; allocated on the first
+   * failure and dropped when an attempt gets a response.
+   */
   tried: string[] | undefined;
   /**
    * The caller's `baseURL`, read when the request is sent: the caller's interceptors installed
    * before `withBalancer` run after its own (axios runs the last installed first) and may set it.
    */
   baseURL: string | undefined;
-  /** The `baseURL` the last attempt was sent with (the instance's URL first), to tell it from the caller's. */
-  sentBaseURL: string | undefined;
+  /**
+   * Every `baseURL` an attempt was sent with (an instance's URL first), to tell them from the
+   * caller's: a config sent again may be any earlier attempt's (`response.config` of an older
+   * sending, or two sendings of one config at once), not only the last one's. At most one per
+   * instance for each `baseURL` of the caller's.
+   */
+  sentBaseURLs: Set<string> | undefined;
   /** The adapter this request is sent through: `config.adapter` while it is balanced. */
   readonly send: AxiosAdapter & { [REQUEST]?: BalancedRequest };
 
@@ -97,9 +105,10 @@ async function balancedSend(
   config: InternalAxiosRequestConfig,
 ): Promise<AxiosResponse> {
   const { balancer, logger } = request.installation;
-  // Sent again (axios-retry), the config keeps the last attempt's baseURL; any other is the
-  // caller's, possibly set by one of the caller's interceptors that ran after the balancing one.
-  if (request.sentBaseURL === undefined || config.baseURL !== request.sentBaseURL) {
+  // Sent again (axios-retry, `response.config`), the config keeps one of its attempts' baseURLs;
+  // any other is the caller's, possibly set by one of the caller's interceptors that ran after
+  // the balancing one.
+  if (typeof config.baseURL !== 'string' || request.sentBaseURLs?.has(config.baseURL) !== true) {
     // Such an interceptor may also have made the request go elsewhere: then it is not balanced.
     if (goesElsewhere(config)) return request.adapter(config);
     request.baseURL = config.baseURL;
@@ -109,15 +118,21 @@ async function balancedSend(
   for (;;) {
     const { url } = lease.instance;
     config.baseURL = request.baseURL === undefined ? url : joinURL(url, request.baseURL);
-    request.sentBaseURL = config.baseURL;
+    (request.sentBaseURLs ??= new Set()).add(config.baseURL);
     const sentAt = perf.now();
     try {
       const response = await request.adapter(config);
       releaseAnswered(lease, response, perf.now() - sentAt);
+      // The request is over: a config sent again after it (`response.config`, a poller) is a new
+      // request, not a retry, and must not keep avoiding the instances that failed this one.
+      request.tried = undefined;
       return response;
     } catch (error) {
       releaseFailed(lease, error, perf.now() - sentAt);
-      (request.tried ??= []).push(lease.instance.id);
+      // Once every instance has been tried, a retry library's later sendings go to any of them:
+      // recording each again would only grow the list (and the balancer's `exclude`).
+      const tried = (request.tried ??= []);
+      if (!tried.includes(lease.instance.id)) tried.push(lease.instance.id);
       const next =
         retriesLeft > 0 &&
         !isCancel(error) &&

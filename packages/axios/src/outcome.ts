@@ -53,17 +53,41 @@ function refusedByInstance(address: unknown, port: unknown, instanceUrl: string)
   return typeof address !== 'string' || !isIP(host) || address === host;
 }
 
+/**
+ * The status of a response the caller's `validateStatus` refused, or undefined for any other
+ * failure. An error can carry a response without being a refusal: the http adapter attaches the
+ * response to the error of a body that broke after the headers (the connection reset, or closed
+ * early: "stream has been aborted"), and that is the instance failing, whatever its status. axios's
+ * `settle` raises the refusal with this message in every 1.x (its code varies with the version).
+ */
+function refusedStatus(error: unknown): number | undefined {
+  const status = (error as FailedAttempt | null)?.response?.status;
+  return status !== undefined && REFUSED.test(String((error as Error).message)) ? status : undefined;
+}
+const REFUSED = /^Request failed with status code \d+$/;
+/** The http adapter's error for a response body whose connection closed before its end. */
+const BODY_CUT = /^stream has been aborted$/;
+
 /** Whether a failed attempt may be sent again, to another instance. */
 export function isRetryable(error: unknown, method: string | undefined, instanceUrl: string): boolean {
   if (neverReachedInstance(error, instanceUrl)) return true;
   if (!IDEMPOTENT_METHODS.has(method?.toLowerCase() ?? 'get')) return false;
-  const status = (error as FailedAttempt | null)?.response?.status;
+  const status = refusedStatus(error);
   if (status !== undefined) return status >= 500;
-  return isResetOrTimeout(codeOf(error)) || isResetOrTimeout(codeOf(causeOf(error)));
+  return isResetOrTimeout(error) || BODY_CUT.test(String((error as Error | null)?.message));
 }
 
-const isResetOrTimeout = (code: unknown): boolean =>
-  typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code);
+/**
+ * A reset or a timeout, by the error's code or its causes': the fetch adapter's reset while the
+ * body is read is a `TypeError('terminated')` caused by undici's UND_ERR_SOCKET, two causes deep.
+ */
+function isResetOrTimeout(error: unknown): boolean {
+  for (let depth = 0; depth < 3 && error != null; depth++, error = causeOf(error)) {
+    const code = codeOf(error);
+    if (typeof code === 'string' && RESET_OR_TIMEOUT_CODES.has(code)) return true;
+  }
+  return false;
+}
 
 /**
  * A body over one of the caller's own limits: a response over `maxContentLength` (the instance
@@ -82,12 +106,14 @@ const isOverOwnLimit = (error: unknown): boolean => {
 };
 
 /**
- * Releases the lease of an attempt that failed: a cancellation, a 4xx or a body over the
- * caller's size limit is not the instance's fault.
+ * Releases the lease of an attempt that failed: a cancellation, a 4xx the caller's
+ * `validateStatus` refused or a body over the caller's size limit is not the instance's fault; a
+ * body that broke after a 2xx to 4xx status is.
  */
 export function releaseFailed(lease: Lease, error: unknown, latencyMs: number): void {
   const status = (error as FailedAttempt | null)?.response?.status;
-  const ok = isCancel(error) || isOverOwnLimit(error) || (status !== undefined && status < 500);
+  const refused = refusedStatus(error);
+  const ok = isCancel(error) || isOverOwnLimit(error) || (refused !== undefined && refused < 500);
   lease.release(status === undefined ? { ok, latencyMs, error } : { ok, status, latencyMs, error });
 }
 
@@ -127,24 +153,58 @@ export function releaseAnswered(lease: Lease, response: AxiosResponse, latencyMs
     // it through a stream that passes every chunk on and settles the lease at its end.
     response.data = settledAtEnd(body, (error) =>
       lease.release(
-        error === undefined ? { ok, status, latencyMs } : { ok: false, status, latencyMs, error },
+        error === undefined
+          ? { ok, status, latencyMs }
+          : { ok: ok && !brokeBody(error), status, latencyMs, error },
       ),
     );
     return;
   }
   if (!isStream(body) || body.readableEnded === true || body.destroyed === true) {
-    lease.release({ ok: ok && !isErrored(body), status, latencyMs });
+    const error = isStream(body) ? (body.errored ?? undefined) : undefined;
+    lease.release({ ok: ok && !brokeBody(error), status, latencyMs });
     return;
   }
   const settle = () => {
     const error = body.errored ?? undefined;
-    lease.release(error === undefined ? { ok, status, latencyMs } : { ok: false, status, latencyMs, error });
+    lease.release(
+      error === undefined
+        ? { ok, status, latencyMs }
+        : { ok: ok && (!brokeBody(error) || endedByClient(response)), status, latencyMs, error },
+    );
   };
   body.once('end', settle);
   body.once('close', settle);
 }
 
-const isErrored = (body: unknown): boolean => isStream(body) && (body.errored ?? undefined) !== undefined;
+/**
+ * Whether the client side ended a streamed body's connection, not the instance: a caller's
+ * `pipeline` destroys the body (or aborts its request) when its destination fails or closes early
+ * (a proxy whose own client went away), and Node.js then records a reset (`ECONNRESET`,
+ * "aborted") on the body, as when the instance broke it. When the instance broke it, the
+ * connection saw the instance's end (`readableEnded`) or a reset while reading; when the client
+ * ended it, neither. The http adapter's `response.request` holds that connection; without one
+ * (another adapter), every error counts.
+ */
+function endedByClient(response: AxiosResponse): boolean {
+  const socket = (response.request as { socket?: ConnectionState | null } | null | undefined)?.socket;
+  if (socket == null) return false;
+  const errored = socket.errored as { syscall?: unknown } | null | undefined;
+  return socket.readableEnded !== true && errored?.syscall !== 'read';
+}
+
+interface ConnectionState {
+  readonly readableEnded?: boolean;
+  readonly errored?: unknown;
+}
+
+/**
+ * Whether a streamed body's error is the instance's failure: not when the caller cancelled the
+ * request (`signal`, `cancelToken`: the fetch adapter errors the body with the cancellation), nor
+ * when the body went over the caller's `maxContentLength` (both adapters error the body with it).
+ */
+const brokeBody = (error: unknown): boolean =>
+  error !== undefined && !isCancel(error) && !isOverOwnLimit(error);
 
 /**
  * `source`, read through a stream of its own that calls `settle` once: at its end, at its error

@@ -1,34 +1,20 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createBalancer, type Balancer } from '@ballast/core';
+import type { Balancer } from '@ballast/core';
 import { failOnProcessErrors } from '@ballast/testing';
 import axios from 'axios';
 
 import { balancerOf, detachBalancer, withBalancer } from '../src';
+import { useFixtures } from './fixtures';
 
 // Edge cases of failover and streaming: retries, redirects, cancellation, streamed bodies of
 // both adapters, and the caller's own size limits.
 
 type Handler = http.RequestListener;
-const servers: http.Server[] = [];
-const balancers: Balancer[] = [];
+const fixtures = useFixtures();
 failOnProcessErrors();
-afterEach(async () => {
-  for (const b of balancers.splice(0)) b.close();
-  await Promise.all(
-    servers.splice(0).map((s) => {
-      s.closeAllConnections();
-      return new Promise((r) => s.close(r));
-    }),
-  );
-});
 
-async function serve(handler: Handler): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serve = fixtures.serve;
 async function refused(): Promise<string> {
   const s = http.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -37,11 +23,7 @@ async function refused(): Promise<string> {
   return url;
 }
 const inflight = (b: Balancer) => b.snapshot().instances.reduce((n, i) => n + i.inflight, 0);
-function rr(instances: string[]): Balancer {
-  const b = createBalancer({ service: 's', instances, strategy: 'round-robin' });
-  balancers.push(b);
-  return b;
-}
+const rr = (instances: string[]): Balancer => fixtures.balancerOver(instances, { health: {} });
 const echo: Handler = (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c) => chunks.push(c));

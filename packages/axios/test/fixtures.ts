@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import { createBalancer, type Balancer, type BalancerEvents, type BalancerOptions } from '@ballast/core';
 import { startUpstreams, type Upstream } from '@ballast/testing';
@@ -68,13 +69,27 @@ export async function refusedUrl(): Promise<string> {
  */
 export function useFixtures() {
   const upstreams: Upstream[] = [];
+  const servers: http.Server[] = [];
   const balancers: Balancer[] = [];
   afterEach(async () => {
     for (const balancer of balancers.splice(0)) balancer.close();
     await Promise.all(upstreams.splice(0).map((u) => u.close()));
+    await Promise.all(
+      servers.splice(0).map((server) => {
+        server.closeAllConnections();
+        return new Promise((resolve) => server.close(resolve));
+      }),
+    );
   });
   return {
     balancers,
+    /** A server of `handler` on 127.0.0.1, port 0: its URL. */
+    async serve(handler: http.RequestListener): Promise<string> {
+      const server = http.createServer(handler);
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
     async start(n: number): Promise<Upstream[]> {
       const started = await startScripted(n);
       upstreams.push(...started);
