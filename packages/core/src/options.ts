@@ -57,6 +57,15 @@ export function readOptions(input: unknown, field: string, known: readonly strin
       }
       return value;
     },
+    /** A weight that must move something: in (0, 1]. */
+    positiveFraction(key: string, fallback: number): number {
+      const value = get(key);
+      if (value === undefined) return fallback;
+      if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+        throw new InvalidConfigError(fieldPath(field, key), value, 'expected a number above 0, up to 1');
+      }
+      return value;
+    },
     boolean(key: string, fallback: boolean): boolean {
       const value = get(key);
       if (value === undefined) return fallback;

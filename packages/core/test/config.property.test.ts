@@ -109,6 +109,11 @@ const fraction = () =>
     valid(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom(0, 1))),
     invalid(fc.oneof(fc.constantFrom(-0.01, 1.01, 2, Number.NaN, Number.POSITIVE_INFINITY, -1), NON_NUMBERS)),
   );
+const positiveFraction = () =>
+  mostly(
+    valid(fc.oneof(fc.double({ min: Number.MIN_VALUE, max: 1, noNaN: true }), fc.constant(1))),
+    invalid(fc.oneof(fc.constantFrom(0, -0.01, 1.01, Number.NaN, Number.POSITIVE_INFINITY), NON_NUMBERS)),
+  );
 const boolean = () => mostly(valid(fc.boolean()), invalid(fc.constantFrom<unknown>(0, 1, 'true', null, [])));
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +372,7 @@ const strategyPart: fc.Arbitrary<Part> = fc.oneof(
           exitLatencyCv: nonNegative(10),
           minDwellMs: nonNegative(),
           sampleIntervalMs: positive(),
-          smoothing: fraction(),
+          smoothing: positiveFraction(),
         }).map((p) => {
           // exitLatencyCv must stay below enterLatencyCv (defaults 0.2 and 0.5) for hysteresis.
           const o = p.value as { enterLatencyCv?: unknown; exitLatencyCv?: unknown };
@@ -820,6 +825,11 @@ const TABLE: ReadonlyArray<readonly [string, unknown, string]> = [
     'strategy.exitLatencyCv',
   ],
   ['adaptive smoothing above 1', { strategy: { name: 'adaptive', smoothing: 1.5 } }, 'strategy.smoothing'],
+  [
+    'adaptive smoothing 0 (a signal that never moves)',
+    { strategy: { name: 'adaptive', smoothing: 0 } },
+    'strategy.smoothing',
+  ],
   ['health not an object', { health: 0.5 }, 'health'],
   ['health.threshold above 1', { health: { threshold: 1.5 } }, 'health.threshold'],
   ['health.threshold negative', { health: { threshold: -0.1 } }, 'health.threshold'],

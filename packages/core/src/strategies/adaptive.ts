@@ -36,7 +36,7 @@ export interface AdaptiveOptions {
   readonly minDwellMs?: number;
   /** Time between two samples of the signals (taken by a pick), ms. Default 250. */
   readonly sampleIntervalMs?: number;
-  /** Weight of one sample in the signals' EWMA, from 0 to 1. Default 0.3. */
+  /** Weight of one sample in the signals' EWMA, above 0 and up to 1. Default 0.3. */
   readonly smoothing?: number;
 }
 
@@ -79,7 +79,8 @@ export class Adaptive implements BuiltinStrategy {
     }
     this.dwellMs = o.nonNegative('minDwellMs', 10_000);
     this.intervalMs = o.positive('sampleIntervalMs', 250);
-    this.smoothing = o.fraction('smoothing', 0.3);
+    // 0 would freeze the signals at their start: adaptive would never switch, and say nothing.
+    this.smoothing = o.positiveFraction('smoothing', 0.3);
   }
 
   /** The delegate in use. */
