@@ -95,16 +95,20 @@ export class HealthChecker {
 
   private readonly run = (probe: Probe): void => {
     probe.timer = undefined;
+    // Checked first: a pool is created on first use, and a stopped probe must not create one.
+    if (!this.current(probe)) return;
     const target = this.pools.get(probe.url);
-    if (this.closed || target === undefined || this.probes.get(probe.id) !== probe) return;
+    if (target === undefined) return;
     this.diagnostics.sync();
     const handler = new ProbeHandler(
       this.config.timeoutMs,
       (ok, detail) => {
         probe.inflight = undefined;
-        if (this.closed || this.probes.get(probe.id) !== probe) return;
+        if (!this.current(probe)) return;
         this.record(probe, ok, detail);
-        this.schedule(probe, this.config.intervalMs * (0.9 + 0.2 * this.random()));
+        // The report runs the balancer's listeners, which may close the checker or remove the
+        // instance: a probe they stopped must not be scheduled again (a timer left after close).
+        if (this.current(probe)) this.schedule(probe, this.config.intervalMs * (0.9 + 0.2 * this.random()));
       },
       this.config.expectStatus,
     );
@@ -118,6 +122,11 @@ export class HealthChecker {
       handler,
     );
   };
+
+  /** Whether `probe` is still this open checker's probe of its instance (not stopped or replaced). */
+  private current(probe: Probe): boolean {
+    return !this.closed && this.probes.get(probe.id) === probe;
+  }
 
   private record(probe: Probe, ok: boolean, detail: string): void {
     const { healthyThreshold, unhealthyThreshold } = this.config;

@@ -1,8 +1,12 @@
-import { createBalancer, seededRandom } from '@ballast/core';
+import { createBalancer, seededRandom, type Balancer } from '@ballast/core';
 import { HealthChecker } from '../src/health-check';
 import type { HealthCheckConfig } from '../src/options';
 import type { Pools } from '../src/pools';
+import { activeHandles, expectNoHandlesBeyond, failOnProcessErrors } from '@ballast/testing';
+import { createProxy } from '../src';
 import { cleanup, gateway, listen, named, send, until } from './helpers';
+
+failOnProcessErrors();
 
 afterEach(cleanup);
 
@@ -97,6 +101,21 @@ function resources(): Record<string, number> {
   return counts;
 }
 
+/** A stub of the proxy's pools: every probe is answered `status()` at once; `onProbe` sees each. */
+function stubPools(status: () => number, onProbe: () => void = () => undefined): Pools {
+  const pool = {
+    dispatch: (_opts: unknown, handler: Record<string, (...args: unknown[]) => void>) => {
+      onProbe();
+      const controller = { abort() {}, pause() {}, resume() {} };
+      handler.onRequestStart!(controller, {});
+      handler.onResponseStart!(controller, status(), {});
+      handler.onResponseEnd!(controller, {});
+      return true;
+    },
+  };
+  return { get: () => ({ pool, base: '' }) } as unknown as Pools;
+}
+
 /** Runs `fn` with Jest's fake timers, always restoring the real ones. */
 async function withFakeTimers(fn: () => Promise<void> | void): Promise<void> {
   jest.useFakeTimers();
@@ -127,17 +146,10 @@ describe('probe scheduling and thresholds (fake timers, a stub pool)', () => {
     };
     let status = 200;
     const times: number[] = [];
-    const pool = {
-      dispatch: (_opts: unknown, handler: Record<string, (...args: unknown[]) => void>) => {
-        times.push(Date.now());
-        const controller = { abort() {}, pause() {}, resume() {} };
-        handler.onRequestStart!(controller, {});
-        handler.onResponseStart!(controller, status, {});
-        handler.onResponseEnd!(controller, {});
-        return true;
-      },
-    };
-    const pools = { get: () => ({ pool, base: '' }) } as unknown as Pools;
+    const pools = stubPools(
+      () => status,
+      () => times.push(Date.now()),
+    );
     const silent = { debug() {}, info() {}, warn() {}, error() {} };
     const checker = new HealthChecker(balancer, pools, config, silent, seededRandom(7));
     return { balancer, checker, reports, times, setStatus: (s: number) => (status = s) };
@@ -190,17 +202,10 @@ describe('probe scheduling and thresholds (fake timers, a stub pool)', () => {
     withFakeTimers(async () => {
       const balancer = createBalancer({ instances: [{ id: 'x', url: 'http://127.0.0.1:1' }] });
       let probes = 0;
-      const pool = {
-        dispatch: (_opts: unknown, handler: Record<string, (...args: unknown[]) => void>) => {
-          probes += 1;
-          const controller = { abort() {}, pause() {}, resume() {} };
-          handler.onRequestStart!(controller, {});
-          handler.onResponseStart!(controller, 200, {});
-          handler.onResponseEnd!(controller, {});
-          return true;
-        },
-      };
-      const pools = { get: () => ({ pool, base: '' }) } as unknown as Pools;
+      const pools = stubPools(
+        () => 200,
+        () => (probes += 1),
+      );
       const silent = { debug() {}, info() {}, warn() {}, error() {} };
       // The first probe at once, then the longest jitter: 1.1 × intervalMs.
       const randoms = [0, 1];
@@ -226,4 +231,138 @@ describe('probe scheduling and thresholds (fake timers, a stub pool)', () => {
       checker.close();
       balancer.close();
     }));
+});
+
+describe('a passing active check ends a low-score exclusion (README: "as Envoy does")', () => {
+  it('brings back an instance that its failed requests scored out, while its health endpoint passes', async () => {
+    // Answers its health endpoint, fails everything else.
+    const flaky = await listen((req, res) => {
+      res.statusCode = req.url === '/health' ? 200 : 500;
+      res.end();
+    });
+    const steady = await listen((_req, res) => res.end('steady'));
+    const { proxy } = await gateway(
+      {
+        strategy: 'round-robin',
+        instances: [
+          { id: 'flaky', url: flaky.url },
+          { id: 'steady', url: steady.url },
+        ],
+        // No ejection, and an idle recovery far too slow to bring it back within the test: only
+        // a passing check can.
+        health: { slowStart: false, outlier: false, recoveryHalfLifeMs: 600_000 },
+      },
+      { healthCheck: { intervalMs: 50, timeoutMs: 500, healthyThreshold: 2 } },
+    );
+    const balancer = proxy.balancer;
+    for (let i = 0; i < 20 && balancer.get('flaky')!.state !== 'unhealthy'; i++)
+      balancer.pick({ exclude: ['steady'] }).release({ ok: false, latencyMs: 1 });
+    expect(balancer.get('flaky')!.state).toBe('unhealthy');
+
+    await until(() => balancer.get('flaky')!.state === 'healthy', 3_000, 'flaky back on its passing checks');
+    expect(balancer.get('flaky')!.health).toBe(1);
+  });
+});
+
+describe('probes that are slow, stuck or cut short', () => {
+  it('fails a probe whose 200 comes with a body that never ends, and frees its socket', async () => {
+    let closed = 0;
+    const trickle = await listen((req, res) => {
+      req.socket.on('close', () => (closed += 1));
+      res.writeHead(200, { 'content-length': '1000000' });
+      const timer = setInterval(() => res.write('x'), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    const { proxy } = await gateway(
+      { instances: [{ id: 't', url: trickle.url }] },
+      { healthCheck: { intervalMs: 50, timeoutMs: 150, unhealthyThreshold: 1 } },
+    );
+    await until(() => proxy.balancer.get('t')!.state === 'unhealthy', 3_000, 't to be taken out');
+    await until(() => closed >= 1, 2_000, 'the probe socket to close');
+  });
+
+  it('never starts a probe while the last one still runs, however slower than intervalMs it is', async () => {
+    let running = 0;
+    let most = 0;
+    const slow = await listen((_req, res) => {
+      running += 1;
+      most = Math.max(most, running);
+      setTimeout(() => {
+        running -= 1;
+        res.end();
+      }, 120);
+    });
+    const { proxy } = await gateway(
+      { instances: [{ id: 's', url: slow.url }] },
+      { healthCheck: { intervalMs: 20, timeoutMs: 1_000 } },
+    );
+    await until(() => slow.received.length >= 4, 5_000, 'four probes');
+    expect(most).toBe(1);
+    expect(proxy.balancer.get('s')!.state).toBe('healthy');
+  });
+
+  it('close() in the middle of a probe that gets no answer leaves no socket or timer', async () => {
+    const silent = await listen(() => {
+      // Accepts, never answers.
+    });
+    const before = activeHandles();
+    const proxy = createProxy(
+      { instances: [{ id: 'q', url: silent.url }] },
+      { healthCheck: { intervalMs: 20, timeoutMs: 5_000 } },
+    );
+    await until(() => silent.received.length >= 1, 2_000, 'a probe in flight');
+    await proxy.close();
+    await silent.kill();
+    await expectNoHandlesBeyond(before);
+  });
+});
+
+describe('a verdict whose report stops the checker schedules no further probe', () => {
+  const config: HealthCheckConfig = {
+    path: '/health',
+    intervalMs: 1_000,
+    timeoutMs: 200,
+    healthyThreshold: 1,
+    unhealthyThreshold: 1,
+    expectStatus: (status) => status === 200,
+  };
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+  /** A checker over one instance whose stub pool answers every probe 500 at once. */
+  function failingChecker(): { balancer: Balancer; checker: HealthChecker; probes: () => number } {
+    const balancer = createBalancer({ instances: [{ id: 'x', url: 'http://127.0.0.1:1' }] });
+    let probes = 0;
+    const pools = stubPools(
+      () => 500,
+      () => (probes += 1),
+    );
+    const checker = new HealthChecker(balancer, pools, config, silent, seededRandom(3));
+    return { balancer, checker, probes: () => probes };
+  }
+
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('close() from a health-change listener leaves no timer behind', async () => {
+    const { balancer, checker, probes } = failingChecker();
+    balancer.on('health-change', () => checker.close());
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(probes()).toBe(1);
+    expect(balancer.get('x')!.state).toBe('unhealthy');
+    expect(jest.getTimerCount()).toBe(0);
+    balancer.close();
+  });
+
+  it('removing the instance from a health-change listener leaves no timer behind', async () => {
+    const { balancer, checker, probes } = failingChecker();
+    balancer.on('health-change', (event) => {
+      if (event.to === 'unhealthy') balancer.remove(event.instance.id);
+    });
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(probes()).toBe(1);
+    expect(balancer.get('x')).toBeUndefined();
+    expect(jest.getTimerCount()).toBe(0);
+    checker.close();
+    balancer.close();
+  });
 });

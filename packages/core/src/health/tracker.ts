@@ -137,12 +137,26 @@ export class HealthTracker {
     return this.config.slowStart === false ? outlier.baseEjectionMs : this.config.slowStart.windowMs;
   }
 
-  /** An active check result. A pass also ends an ejection early. */
+  /**
+   * An active check result. A pass also ends an ejection early, and a low-score exclusion: an
+   * instance out on its score gets no traffic to earn it back with, so without a clean record a
+   * pass would leave it out until idle recovery, which the hysteresis promises a pass ends. Back
+   * in, it is on probation as after an ejection (see `reassess`).
+   */
   check(member: Member, ok: boolean, now: number): void {
     member.checkOk = ok;
     this.model.score(member);
-    if (ok && member.ejectedUntil > now) this.restore(member, now, 'check-passed');
-    else this.reassess(member, now, ok ? 'check-passed' : 'check-failed');
+    if (ok && member.ejectedUntil > now) {
+      this.restore(member, now, 'check-passed');
+      return;
+    }
+    if (ok && !this.model.isHealthy(member)) {
+      member.consecutiveFailures = 0;
+      member.successRate = 1;
+      member.latencyScore = 1;
+      this.model.score(member);
+    }
+    this.reassess(member, now, ok ? 'check-passed' : 'check-failed');
   }
 
   stateOf(member: Member, now: number): InstanceState {
