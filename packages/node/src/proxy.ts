@@ -118,6 +118,14 @@ export function createProxy(
   }
 
   const upgrade = function ballastUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A client that left before the socket got here (an async step in the 'upgrade' listener, an
+    // auth check, ran first) already emitted its 'close' or 'end', which the exchange waits for:
+    // it would hold a lease until the instance answered, and blame it for a `timeoutMs` it ran
+    // out waiting for nobody.
+    if (socket.destroyed || socket.readableEnded) {
+      socket.destroy();
+      return;
+    }
     // Node hands the bytes after an upgrade request's head over in `head`, never through `req`:
     // a body would reach the upstream as the new protocol's first bytes, not as the request's.
     if (hasBody(req)) {

@@ -189,8 +189,9 @@ export interface ProxyHandler {
    */
   answerError(err: ProxyError, req: IncomingMessage, res: ServerResponse): void;
   /**
-   * Stops health checks and closes the connection pools (waiting for requests in flight);
-   * closes the balancer only if `createProxy` created it. Idempotent.
+   * Stops health checks and closes the connection pools (waiting for requests in flight), then
+   * ends open upgrade tunnels (their leases released); closes the balancer only if `createProxy`
+   * created it. Idempotent.
    */
   close(): Promise<void>;
 }

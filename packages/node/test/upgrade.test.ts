@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
-import net from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Strategy } from '@ballast/core';
+import type { ProxyHandler } from '../src';
 import { cleanup, deadUrl, gateway, inflight, listen, until, type TestServer } from './helpers';
 
 afterEach(cleanup);
@@ -283,5 +284,96 @@ describe('upgrades', () => {
       server.closeAllConnections();
     });
     await until(() => inflight(proxy.balancer) === 0);
+  });
+});
+
+const HANDSHAKE =
+  'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+/** An upstream that takes upgrades and never answers them (as one stuck behind a slow handler). */
+async function silentUpstream() {
+  const up = await listen((_req, res) => res.end('plain'));
+  const upgrades: Duplex[] = [];
+  up.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    upgrades.push(socket);
+  });
+  return Object.assign(up, {
+    upgrades,
+    dropUpgrades: () => upgrades.forEach((socket) => socket.destroy()),
+  });
+}
+
+/**
+ * A server whose 'upgrade' handler first waits for `ready(socket)` (an async auth step, say),
+ * then hands the socket to the proxy, whatever became of the client meanwhile.
+ */
+async function deferringServer(
+  proxy: ProxyHandler,
+  ready: (socket: Duplex) => Promise<unknown>,
+): Promise<{ port: number; handed: Promise<void>; close: () => Promise<void> }> {
+  const server = http.createServer();
+  let hand!: () => void;
+  const handed = new Promise<void>((resolve) => (hand = resolve));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void ready(socket).then(() => {
+      proxy.upgrade(req, socket, head);
+      hand();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return { port: (server.address() as AddressInfo).port, handed, close };
+}
+
+describe('upgrade() given a socket the client already left', () => {
+  it('takes no lease and calls no instance when the socket is already destroyed', async () => {
+    const upstream = await silentUpstream();
+    const { proxy } = await gateway({ instances: [upstream.url] }, { timeoutMs: 400, retries: 0 });
+    const front = await deferringServer(proxy, (socket) => {
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // The client's FIN, then the socket gone, before the proxy got it.
+      socket.once('end', () => socket.destroy());
+      socket.resume();
+      return closed;
+    });
+    const client = net.connect(front.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(HANDSHAKE, () => client.destroy());
+    await front.handed;
+    // Before: the lease was held (and the instance called) until the upstream answered, or,
+    // from one that never does, until `timeoutMs`, which then counted against the instance.
+    expect(inflight(proxy.balancer)).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(upstream.upgrades).toHaveLength(0);
+    expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+    upstream.dropUpgrades();
+    await front.close();
+  });
+
+  it('takes no lease when the client already sent its FIN', async () => {
+    const upstream = await silentUpstream();
+    const { proxy } = await gateway({ instances: [upstream.url] }, { timeoutMs: 400, retries: 0 });
+    const front = await deferringServer(proxy, (socket) => {
+      const ended = new Promise((resolve) => socket.once('end', resolve));
+      socket.resume();
+      return ended;
+    });
+    const client = net.connect({ port: front.port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => {});
+    client.write(HANDSHAKE, () => client.end());
+    await front.handed;
+    expect(inflight(proxy.balancer)).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(upstream.upgrades).toHaveLength(0);
+    expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+    client.destroy();
+    upstream.dropUpgrades();
+    await front.close();
   });
 });
