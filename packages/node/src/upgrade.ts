@@ -82,10 +82,12 @@ export class UpgradeExchange extends Exchange {
     socket.off('end', this.onSocketClose);
 
     let open = true;
+    let finWait: NodeJS.Timeout | undefined;
     const tunnels = this.engine.tunnels;
     const close = (): void => {
       if (!open) return;
       open = false;
+      if (finWait !== undefined) clearTimeout(finWait);
       tunnels.delete(close);
       lease.release({ ok: true, status: statusCode, latencyMs, load });
       socket.destroy();
@@ -96,6 +98,22 @@ export class UpgradeExchange extends Exchange {
     upstream.on('close', close);
     socket.on('error', close);
     socket.on('close', close);
+    // One side's FIN is passed on (pipe ends the other's writing side), but a peer that never
+    // sends its own would hold the tunnel, its lease and both sockets for good (Node's servers
+    // allow half-open sockets). As HAProxy's `timeout client-fin`/`server-fin`, once one side has
+    // finished the tunnel is closed after `idleTimeoutMs` without a byte either way; a side still
+    // sending (output after the client closed its input, as with `docker attach`) keeps it open.
+    const halfClosed = (): void => {
+      if (finWait !== undefined || !open) return;
+      const timer = setTimeout(close, this.engine.config.idleTimeoutMs);
+      timer.unref();
+      finWait = timer;
+      const busy = (): void => void timer.refresh();
+      socket.on('data', busy);
+      upstream.on('data', busy);
+    };
+    socket.once('end', halfClosed);
+    upstream.once('end', halfClosed);
     // Frames are small and latency-bound: no Nagle delay on either leg.
     (socket as Partial<Socket>).setNoDelay?.(true);
     (upstream as Partial<Socket>).setNoDelay?.(true);

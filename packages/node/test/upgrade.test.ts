@@ -377,3 +377,65 @@ describe('upgrade() given a socket the client already left', () => {
     await front.close();
   });
 });
+
+describe('a half-closed tunnel', () => {
+  it('is closed idleTimeoutMs after one side finished if the other never does, its lease released', async () => {
+    // An upstream that keeps its side open after the client's FIN (Node servers allow half-open).
+    const upstream = await listen((_req, res) => res.end('plain'));
+    const held: Duplex[] = [];
+    upstream.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => {});
+      held.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    });
+    const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 300 });
+    const { port } = new URL(url);
+    const client = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => {});
+    const answered = new Promise((resolve) => client.once('data', resolve));
+    client.write(HANDSHAKE);
+    await answered;
+    expect(inflight(proxy.balancer)).toBe(1);
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    client.end(); // the client's FIN; the upstream never sends its own
+    await until(() => inflight(proxy.balancer) === 0, 2_000, 'the half-closed tunnel to be closed');
+    await closed;
+    expect(proxy.balancer.instances()[0]!.failures).toBe(0);
+    for (const socket of held) socket.destroy();
+  });
+
+  it('stays open while the other side still sends', async () => {
+    const upstream = await listen((_req, res) => res.end('plain'));
+    const held: Duplex[] = [];
+    upstream.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => {});
+      held.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      // Output after the client closed its input, for longer than idleTimeoutMs in all.
+      socket.once('end', () => {
+        let sent = 0;
+        const timer = setInterval(() => {
+          socket.write(`line ${(sent += 1)}\n`);
+          if (sent === 8) {
+            clearInterval(timer);
+            socket.end();
+          }
+        }, 100);
+      });
+    });
+    const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 300 });
+    const client = net.connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => {});
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    client.write(HANDSHAKE);
+    await until(() => received.includes('101'), 2_000, 'the 101');
+    client.end();
+    await ended;
+    expect(received).toContain('line 8\n');
+    await until(() => inflight(proxy.balancer) === 0, 2_000, 'the lease to be released');
+    client.destroy();
+    for (const socket of held) socket.destroy();
+  });
+});
