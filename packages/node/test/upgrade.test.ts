@@ -379,15 +379,27 @@ describe('upgrade() given a socket the client already left', () => {
 });
 
 describe('a half-closed tunnel', () => {
-  it('is closed idleTimeoutMs after one side finished if the other never does, its lease released', async () => {
-    // An upstream that keeps its side open after the client's FIN (Node servers allow half-open).
+  /** The upstream's sides of the tunnels, destroyed after each test (before the servers close). */
+  const held: Duplex[] = [];
+  afterEach(() => held.splice(0).forEach((socket) => socket.destroy()));
+
+  /**
+   * An upstream that accepts every upgrade and keeps its side open after the client's FIN (Node
+   * servers allow half-open), then does `afterFin` if given.
+   */
+  async function halfOpenUpstream(afterFin?: (socket: Duplex) => void): Promise<TestServer> {
     const upstream = await listen((_req, res) => res.end('plain'));
-    const held: Duplex[] = [];
     upstream.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
       socket.on('error', () => {});
       held.push(socket);
       socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      if (afterFin !== undefined) socket.once('end', () => afterFin(socket));
     });
+    return upstream;
+  }
+
+  it('is closed idleTimeoutMs after one side finished if the other never does, its lease released', async () => {
+    const upstream = await halfOpenUpstream();
     const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 300 });
     const { port } = new URL(url);
     const client = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
@@ -401,27 +413,19 @@ describe('a half-closed tunnel', () => {
     await until(() => inflight(proxy.balancer) === 0, 2_000, 'the half-closed tunnel to be closed');
     await closed;
     expect(proxy.balancer.instances()[0]!.failures).toBe(0);
-    for (const socket of held) socket.destroy();
   });
 
   it('stays open while the other side still sends', async () => {
-    const upstream = await listen((_req, res) => res.end('plain'));
-    const held: Duplex[] = [];
-    upstream.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => {});
-      held.push(socket);
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
-      // Output after the client closed its input, for longer than idleTimeoutMs in all.
-      socket.once('end', () => {
-        let sent = 0;
-        const timer = setInterval(() => {
-          socket.write(`line ${(sent += 1)}\n`);
-          if (sent === 8) {
-            clearInterval(timer);
-            socket.end();
-          }
-        }, 100);
-      });
+    // Output after the client closed its input, for longer than idleTimeoutMs in all.
+    const upstream = await halfOpenUpstream((socket) => {
+      let sent = 0;
+      const timer = setInterval(() => {
+        socket.write(`line ${(sent += 1)}\n`);
+        if (sent === 8) {
+          clearInterval(timer);
+          socket.end();
+        }
+      }, 100);
     });
     const { url, proxy } = await gateway({ instances: [upstream.url] }, { idleTimeoutMs: 300 });
     const client = net.connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true });
@@ -436,6 +440,5 @@ describe('a half-closed tunnel', () => {
     expect(received).toContain('line 8\n');
     await until(() => inflight(proxy.balancer) === 0, 2_000, 'the lease to be released');
     client.destroy();
-    for (const socket of held) socket.destroy();
   });
 });
