@@ -94,6 +94,16 @@ describe('a response another middleware answered while the upstream worked', () 
     },
   );
 
+  /** A long-poll style answer that starts at 50 ms and ends at 400 ms, whatever the upstream does. */
+  const progress: RequestHandler = (_req, res, next) => {
+    setTimeout(() => {
+      res.writeHead(202, { 'content-type': 'text/plain' });
+      res.write('working');
+    }, 50);
+    setTimeout(() => res.end(' done'), 400);
+    next();
+  };
+
   test.each([
     ['small (held until complete)', 'late'],
     ['large (streamed)', 'x'.repeat(200_000)],
@@ -102,15 +112,6 @@ describe('a response another middleware answered while the upstream worked', () 
     async (_label, body) => {
       const upstream = await slowUpstream(150, body);
       const mw = balancer({ instances: [upstream.url] }, { healthCheck: false, retries: 0 });
-      const progress: RequestHandler = (_req, res, next) => {
-        // A long-poll style answer that starts at once and ends later, whatever the upstream does.
-        setTimeout(() => {
-          res.writeHead(202, { 'content-type': 'text/plain' });
-          res.write('working');
-        }, 50);
-        setTimeout(() => res.end(' done'), 400);
-        next();
-      };
       const url = await serve(mw, [progress]);
 
       const res = await request(`${url}/x`);
@@ -146,14 +147,6 @@ describe('a response another middleware answered while the upstream worked', () 
           onError: hook === undefined ? undefined : (err, _req, _res, next) => next(err),
         },
       );
-      const progress: RequestHandler = (_req, res, next) => {
-        setTimeout(() => {
-          res.writeHead(202, { 'content-type': 'text/plain' });
-          res.write('working');
-        }, 50);
-        setTimeout(() => res.end(' done'), 400);
-        next();
-      };
       const url = await serve(mw, [progress]);
 
       const res = await request(`${url}/x`);

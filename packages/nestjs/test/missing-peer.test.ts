@@ -3,10 +3,9 @@ import 'reflect-metadata';
 import { BallastError } from '@ballast/core';
 import { activeHandles, expectNoHandlesBeyond } from '@ballast/testing';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 
 import { BallastModule } from '../src';
-import { createNestHarness } from './nest-app';
+import { createNestHarness, startupError } from './nest-app';
 
 // axios and @ballast/axios not installed, as the real loader sees it: neither resolves, and
 // building a client fails with BALLAST_MISSING_PEER.
@@ -22,16 +21,6 @@ jest.mock('../src/balanced-http', () => ({
 
 const h = createNestHarness();
 afterEach(() => h.closeAll());
-
-async function startupError(module: new () => unknown): Promise<unknown> {
-  try {
-    const app = await NestFactory.create(module, { logger: false, abortOnError: false });
-    await app.close();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('the application started');
-}
 
 test.each(['forRoot', 'forRootAsync'] as const)(
   'without axios, a service that sets http fails startup with BALLAST_MISSING_PEER through %s, leaving nothing running',

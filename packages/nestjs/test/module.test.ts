@@ -7,7 +7,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 
 import { BallastModule, BallastService, InjectBalancer, type BallastModuleOptions } from '../src';
-import { createNestHarness, instancesOf } from './nest-app';
+import { createNestHarness, instancesOf, startupError } from './nest-app';
 
 const h = createNestHarness();
 afterEach(() => h.closeAll());
@@ -26,17 +26,6 @@ function pickController(names: readonly string[]) {
     }
   }
   return PickController;
-}
-
-/** Startup fails: resolves with what NestFactory.create rejected with. */
-async function startupError(module: new () => unknown): Promise<unknown> {
-  try {
-    const app = await NestFactory.create(module, { logger: false, abortOnError: false });
-    await app.close();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('the application started');
 }
 
 describe('BallastModule.forRoot', () => {

@@ -62,3 +62,14 @@ export function createNestHarness() {
 
 /** The instance list of a service: one `{ id: name, url }` per upstream. */
 export const instancesOf = (list: readonly Upstream[]) => list.map((u) => ({ id: u.name, url: u.url }));
+
+/** Startup fails: resolves with what NestFactory.create rejected with (throws if the app started). */
+export async function startupError(module: Type<unknown>): Promise<unknown> {
+  try {
+    const app = await NestFactory.create(module, { logger: false, abortOnError: false });
+    await app.close();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('the application started');
+}
