@@ -100,8 +100,9 @@ function startTraffic(url: string): { stop(): void } {
   };
 }
 
+/** The gateway's status snapshot; a summary that cannot be had within a tick is skipped. */
 async function fetchSnapshot(url: string): Promise<StatusSnapshot> {
-  const res = await fetch(`${url}/ballast/snapshot.json`);
+  const res = await fetch(`${url}/ballast/snapshot.json`, { signal: AbortSignal.timeout(1_000) });
   return (await res.json()) as StatusSnapshot;
 }
 
