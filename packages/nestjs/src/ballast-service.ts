@@ -219,7 +219,8 @@ function start(service: ParsedService): Entry {
         ...config.proxy,
         // Nest on Express: Express's trust proxy decides, as in @ballast/express.
         trustForwarded: config.proxy?.trustForwarded ?? trustedByExpress,
-        healthCheck: config.healthCheck ?? false,
+        // As given: node refuses anything but options or false (null included) by name.
+        healthCheck: config.healthCheck === undefined ? false : config.healthCheck,
         logger: service.logger,
       }),
     );

@@ -62,7 +62,11 @@ export function parseModuleOptions(options: unknown): { logger: Logger; services
       throw new InvalidConfigError(field, config, 'expected the options of a balancer');
     }
     // Core rejects options it does not know: the module's own go elsewhere.
-    const { healthCheck: _healthCheck, proxy: _proxy, http, ...balancer } = config;
+    const { healthCheck: _healthCheck, proxy, http, ...balancer } = config;
+    // Spread into the proxy's options, anything but an object would vanish without a word.
+    if (proxy !== undefined && (typeof proxy !== 'object' || proxy === null || Array.isArray(proxy))) {
+      throw new InvalidConfigError(`${field}.proxy`, proxy, 'expected the options of a proxy');
+    }
     if (http !== undefined) checkHttp(`${field}.http`, http);
     return {
       name,

@@ -327,6 +327,28 @@ describe('BallastModule.forRootAsync', () => {
     expect(a!.healthChecks()).toBe(checks);
   });
 
+  // Spread into the proxy's options, a non-object `proxy` vanished (or a string became its
+  // characters), and a null healthCheck meant "off".
+  test.each<[string, Record<string, unknown>, string, unknown]>([
+    ['proxy: null', { proxy: null }, 'services.users.proxy', null],
+    ['proxy: true', { proxy: true }, 'services.users.proxy', true],
+    ['proxy: 5', { proxy: 5 }, 'services.users.proxy', 5],
+    ["proxy: 'fast'", { proxy: 'fast' }, 'services.users.proxy', 'fast'],
+    ['healthCheck: null', { healthCheck: null }, 'services.users.healthCheck', null],
+  ])('%s fails startup naming %s', async (_label, option, field, value) => {
+    @Module({
+      imports: [
+        BallastModule.forRoot({
+          logger: false,
+          services: { users: { instances: ['http://127.0.0.1:1'], ...option } },
+        }),
+      ],
+    })
+    class AppModule {}
+    const error = await startupError(AppModule);
+    expect(error).toMatchObject({ code: 'BALLAST_INVALID_CONFIG', field, value });
+  });
+
   test("a forFeature() name the factory did not configure leaves none of the configured services' health checks running", async () => {
     const [a] = await h.upstreams(1);
     const baseline = activeHandles();
