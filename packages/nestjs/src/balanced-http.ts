@@ -1,3 +1,7 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Duplex } from 'node:stream';
+
 import { BallastError, type Balancer, type Logger } from '@ballast/core';
 import type * as BallastAxios from '@ballast/axios';
 import type { AxiosInstance, AxiosStatic } from 'axios';
@@ -34,16 +38,49 @@ export function balancedHttpAvailable(): boolean {
   }
 }
 
-/** `axios.create(config)` wired through `withBalancer(client, balancer, { retries, key, logger })`. */
+/** A service's balanced axios instance, and how to let go of the connections it keeps. */
+export interface BalancedHttp {
+  readonly client: AxiosInstance;
+  /** Closes its idle keep-alive connections now and the others as their requests end. */
+  close(): void;
+}
+
+/**
+ * `axios.create(config)` wired through `withBalancer(client, balancer, { retries, key, logger })`.
+ * Unless `config` brings its own, the client gets keep-alive agents of its own rather than
+ * Node's global one, so that closing the service closes its connections too.
+ */
 export function createBalancedHttp(
   balancer: Balancer,
   options: ServiceConfig['http'],
   logger: Logger,
-): AxiosInstance {
+): BalancedHttp {
   const purpose = `The balanced HTTP client of service "${balancer.service}"`;
   const axios = loadPeer<AxiosStatic | { default: AxiosStatic }>('axios', purpose);
   const { withBalancer } = loadPeer<typeof BallastAxios>('@ballast/axios', purpose);
   const { config, ...balancing } = options ?? {};
-  const client = ('create' in axios ? axios : axios.default).create(config);
-  return withBalancer(client, balancer, { ...balancing, logger });
+  const owned: HttpAgent[] = [];
+  let closed = false;
+  const own = (agent: HttpAgent) => {
+    const keep = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean;
+    // Node's documented hook: a falsy result destroys a released socket instead of keeping it.
+    (agent as unknown as { keepSocketAlive: (socket: Duplex) => boolean }).keepSocketAlive = (socket) =>
+      !closed && keep(socket);
+    owned.push(agent);
+    return agent;
+  };
+  const client = ('create' in axios ? axios : axios.default).create({
+    ...config,
+    httpAgent: config?.httpAgent ?? own(new HttpAgent({ keepAlive: true })),
+    httpsAgent: config?.httpsAgent ?? own(new HttpsAgent({ keepAlive: true })),
+  });
+  return {
+    client: withBalancer(client, balancer, { ...balancing, logger }),
+    close: () => {
+      closed = true;
+      for (const agent of owned) {
+        for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+      }
+    },
+  };
 }

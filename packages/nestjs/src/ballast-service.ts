@@ -10,7 +10,7 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import type { AxiosInstance } from 'axios';
 
-import { createBalancedHttp } from './balanced-http';
+import { createBalancedHttp, type BalancedHttp } from './balanced-http';
 import { MODULE_OPTIONS_TOKEN } from './module-definition';
 import { inService, parseModuleOptions, unknownService, type ParsedService } from './service-config';
 import { mountStatusPage, type MountedStatusPage } from './status-page';
@@ -22,7 +22,7 @@ interface Entry {
   readonly balancer: Balancer;
   /** Owns the active health checks and the connection pools of the proxy middleware. */
   readonly proxy: ProxyHandler;
-  http?: AxiosInstance;
+  http?: BalancedHttp;
 }
 
 /**
@@ -114,7 +114,7 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
   http(name: string): AxiosInstance {
     const entry = this.entry(name);
     entry.http ??= createBalancedHttp(entry.balancer, entry.service.config.http, entry.service.logger);
-    return entry.http;
+    return entry.http.client;
   }
 
   /**
@@ -196,6 +196,7 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
         [...entries.map((e) => e.proxy), ...this.extraProxies].map((p) => attempt(() => p.close())),
       );
       for (const entry of entries) await attempt(() => entry.balancer.close());
+      for (const entry of entries) await attempt(() => entry.http?.close());
       for (const error of failures) this.logger.error({ error }, 'ballast: shutdown step failed');
     })();
     return this.closing;

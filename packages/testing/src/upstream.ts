@@ -152,7 +152,8 @@ export async function startUpstream(name: string, options: UpstreamOptions = {})
     const body = await readAll(req);
     seen.bodyBytes = body.length;
     seen.bodySha256 = sha256(body);
-    if (upstream.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, upstream.delayMs));
+    // Unref'd: a delayed answer to a client that left must not keep the test process alive.
+    if (upstream.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, upstream.delayMs).unref());
     if (res.destroyed) return;
     const echo: EchoBody = {
       name,
