@@ -159,7 +159,10 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
   health(names: readonly string[] = this.names()): Record<string, ServiceHealth> {
     const result: Record<string, ServiceHealth> = {};
     for (const name of names) {
-      const { instances, panic } = this.get(name).snapshot();
+      const { balancer, service } = this.entry(name);
+      const { instances, panic } = balancer.snapshot();
+      // In panic with failOnPanic, every pick fails: the service is down, healthy instances or not.
+      const refusing = panic && service.balancer.health?.failOnPanic === true;
       let healthy = 0;
       let ejected = 0;
       let total = 0;
@@ -170,7 +173,7 @@ export class BallastService implements OnModuleInit, OnApplicationBootstrap, OnA
         if (instance.state === 'healthy' || instance.state === 'slow-start') healthy += 1;
         else if (instance.state === 'ejected') ejected += 1;
       }
-      result[name] = { status: healthy > 0 ? 'up' : 'down', healthy, ejected, total, panic };
+      result[name] = { status: healthy > 0 && !refusing ? 'up' : 'down', healthy, ejected, total, panic };
     }
     return result;
   }

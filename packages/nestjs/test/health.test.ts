@@ -268,3 +268,31 @@ test('a removed instance still finishing its requests is not counted in the serv
   lease.release({ ok: true });
   expect(ballast.health().users).toMatchObject({ healthy: 1, total: 1 });
 });
+
+// With health.failOnPanic a pool in panic serves nothing (every pick throws BALLAST_NO_INSTANCE),
+// though some instances are healthy: the indicator said up.
+test('with failOnPanic, a service in panic that refuses every request is reported down', async () => {
+  const ups = await h.upstreams(['a', 'b', 'c', 'd']);
+  for (const u of ups.slice(1)) u.healthy = false;
+  @Module({
+    imports: [
+      BallastModule.forRoot({
+        logger: false,
+        services: {
+          users: {
+            instances: instancesOf(ups),
+            health: { failOnPanic: true },
+            healthCheck: { path: '/health', intervalMs: 20, unhealthyThreshold: 1 },
+          },
+        },
+      }),
+    ],
+  })
+  class AppModule {}
+  const served = await h.serve(AppModule);
+  const balancer = served.app.get(BallastService).get('users');
+  await waitFor(() => balancer.snapshot().instances.filter((i) => i.state === 'unhealthy').length === 3);
+  expect(() => balancer.pick()).toThrow(expect.objectContaining({ code: 'BALLAST_NO_INSTANCE' }));
+  const result = served.app.get(BallastHealthIndicator).isHealthy('k');
+  expect(result.k.status).toBe('down');
+});
