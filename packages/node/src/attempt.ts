@@ -51,8 +51,13 @@ export const Phase = {
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
 const perf = performance;
-/** A retried error response's body is drained (keeping the socket) up to this size, else dropped. */
+/**
+ * A retried error response's body is drained (keeping the socket) up to this size and for at most
+ * this long (or `idleTimeoutMs`, if shorter), else dropped: an upstream trickling its error body
+ * must not hold a connection, and the proxy's `close()`, for as long as it likes.
+ */
 const MAX_DISCARD_BYTES = 64 * 1024;
+const MAX_DISCARD_MS = 1_000;
 
 /**
  * One try of one request on one instance: the undici dispatch handler, the lease and the
@@ -98,10 +103,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   /**
    * The idle timer fired: give up, or wait out the time left since the last chunk. Not while
-   * the receiver holds the body back (`pause`): that wait is the exchange's stall timer's.
+   * the receiver holds the body back (`pause`): that wait is the exchange's stall timer's. While
+   * discarding, it is the drain's time limit.
    */
   idleCheck(): void {
     this.idleTimer = undefined;
+    if (this.phase === Phase.Discarding) this.drop();
     if (this.phase !== Phase.Streaming) return;
     const left = this.paused ? this.idleTimeoutMs : this.idleTimeoutMs - (perf.now() - this.lastDataAt);
     if (left > 0) this.idleTimer = setTimeout(onIdle, left, this);
@@ -143,12 +150,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   /**
    * `timeoutMs` ran out before the response headers: the upstream's fault, unless the upload was
-   * still waiting on the client, whose slowness says nothing about the instance.
+   * still waiting on the client, whose slowness says nothing about the instance. An attempt not
+   * yet written waited for a connection, whatever the body did: a replayed one reads ahead.
    */
   timedOut(ms: number): void {
     this.timer = undefined;
     this.cancel(
-      this.owner.waitingForClient() ? new ClientTimeoutError(ms) : new AttemptTimeoutError('headers', ms),
+      this.written && this.owner.waitingForClient()
+        ? new ClientTimeoutError(ms)
+        : new AttemptTimeoutError('headers', ms),
     );
   }
 
@@ -170,9 +180,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.phase = Phase.Done;
   }
 
-  /** Drops the rest of a retried error response. */
+  /** Drains the rest of a retried error response, for a while (see `MAX_DISCARD_MS`). */
   discard(): void {
     this.phase = Phase.Discarding;
+    this.idleTimer = setTimeout(onIdle, Math.min(this.idleTimeoutMs, MAX_DISCARD_MS), this);
+  }
+
+  /** Gives up draining: closes the connection. */
+  private drop(): void {
+    this.phase = Phase.Done;
+    this.controller?.abort(new Error('retried response dropped'));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -221,8 +238,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     } else if (this.phase === Phase.Discarding) {
       this.discarded += chunk.length;
       if (this.discarded > MAX_DISCARD_BYTES) {
-        this.phase = Phase.Done;
-        controller.abort(new Error('retried response dropped'));
+        this.stopIdle();
+        this.drop();
       }
     }
   }
