@@ -41,6 +41,7 @@ function hasher(): Promise<TestServer> {
 }
 
 const sha = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+const steady = { outlier: false, threshold: 0, slowStart: false } as const;
 
 describe('retries', () => {
   it('loses none of 500 concurrent GETs when an upstream is killed mid-flight; in-flight returns to 0', async () => {
@@ -289,3 +290,233 @@ describe('retries', () => {
     });
   });
 });
+
+describe('retries: more of the contract', () => {
+  it('retries: 2 tries three instances, each once', async () => {
+    const a = await resetter();
+    const b = await resetter();
+    const c = await named('c');
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url, b.url, c.url] },
+      { retries: 2 },
+    );
+    expect((await send(url)).text).toBe('c');
+    expect([a, b, c].map((s) => s.received.length)).toEqual([1, 1, 1]);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('the budget stops the second retry of retries: 2: 502, the third instance untouched, leases released', async () => {
+    const a = await resetter();
+    const b = await resetter();
+    const c = await named('c');
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url, b.url, c.url], health: steady },
+      { retries: 2, retryBudget: { ratio: 0, minRetriesPerSecond: 0.1 } }, // one retry in 10 s
+    );
+    expect((await send(url)).status).toBe(502);
+    expect(c.received).toHaveLength(0);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('a retry denied by the budget: an upstream 503 goes through, a timeout is 504', async () => {
+    const a = await listen((req, res) => {
+      req.resume();
+      if (req.url === '/busy') res.writeHead(503).end('busy');
+      // '/slow' never answers
+    });
+    const b = await named('b');
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url, b.url], health: steady },
+      { timeoutMs: 150, retryBudget: { ratio: 0, minRetriesPerSecond: 0 } },
+    );
+    const busy = await send(url, { path: '/busy' });
+    expect(`${busy.status} ${busy.text}`).toBe('503 busy');
+    expect((await send(url, { path: '/slow' })).status).toBe(504);
+    expect(b.received).toHaveLength(0);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('replays a body of exactly replayBufferBytes (64 KiB), not one byte more', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url], health: steady });
+    const exact = randomBytes(65_536);
+    const r1 = await send(url, { method: 'PUT', body: exact });
+    expect(`${r1.status} ${r1.text}`).toBe(`200 ${sha(exact)}`);
+    const over = randomBytes(65_537);
+    expect((await send(url, { method: 'PUT', body: over })).status).toBe(502);
+    expect(b.received).toHaveLength(1);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('replays a body sent with Expect: 100-continue', async () => {
+    const a = await resetter();
+    const b = await hasher();
+    const { url } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    const body = randomBytes(10_000);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        `${url}/p`,
+        { method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': body.length } },
+        (res) => {
+          let t = '';
+          res.on('data', (c: Buffer) => (t += c.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${t}`));
+        },
+      );
+      req.on('error', reject);
+      req.on('continue', () => req.end(body));
+    });
+    expect(reply).toBe(`200 ${sha(body)}`);
+  });
+
+  it('retries a GET whose 503 body is still streaming', async () => {
+    const a = await listen((req, res) => {
+      res.writeHead(503);
+      const timer = setInterval(() => res.write('x'.repeat(1_000)), 5);
+      res.on('close', () => clearInterval(timer));
+    });
+    const b = await named('b');
+    const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url] });
+    const reply = await send(url);
+    expect(`${reply.status} ${reply.text}`).toBe('200 b');
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('retries HEAD and OPTIONS after a 503', async () => {
+    const a = await listen((req, res) =>
+      res.writeHead(503, { 'content-length': '4' }).end(req.method === 'HEAD' ? undefined : 'busy'),
+    );
+    const b = await listen((req, res) =>
+      res
+        .writeHead(200, { 'content-length': '1', 'x-upstream': 'b' })
+        .end(req.method === 'HEAD' ? undefined : 'b'),
+    );
+    const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url], health: steady });
+    const head = await send(url, { method: 'HEAD' });
+    expect([head.status, head.headers['x-upstream']]).toEqual([200, 'b']);
+    expect((await send(url, { method: 'OPTIONS' })).text).toBe('b');
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('ignores the late response of a timed-out attempt; leases back to 0', async () => {
+    const a = await listen((req, res) => void setTimeout(() => res.end('late'), 300));
+    const b = await named('b');
+    const { url, proxy } = await gateway({ strategy: first, instances: [a.url, b.url] }, { timeoutMs: 100 });
+    expect((await send(url)).text).toBe('b');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('a POST still waiting for a socket when timeoutMs runs out is retried, and never reaches the first instance', async () => {
+    const a = await listen((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      res.write('s');
+      setTimeout(() => res.end(), 700); // holds a's only socket
+    });
+    const b = await hasher();
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url, b.url], health: steady },
+      { connections: 1, timeoutMs: 300 },
+    );
+    const holding = send(url, { path: '/hold' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const post = await send(url, { method: 'POST', body: 'pay' });
+    expect(post.text).toBe(sha(Buffer.from('pay')));
+    await holding;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(a.received.map((r) => r.method)).toEqual(['GET']);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+
+  it('a held response that stalls mid-body: GET retried, POST 504', async () => {
+    const a = await listen((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('a'.repeat(10));
+    });
+    const b = await named('b');
+    const { url, proxy } = await gateway(
+      { strategy: first, instances: [a.url, b.url], health: steady },
+      { idleTimeoutMs: 200 },
+    );
+    expect((await send(url)).text).toBe('b');
+    expect((await send(url, { method: 'POST', body: 'x' })).status).toBe(504);
+    expect(inflight(proxy.balancer)).toBe(0);
+  });
+});
+
+// A 502/503/504 retried elsewhere has its body drained, to keep the connection. The drain was
+// bounded in bytes only: an upstream trickling its error body kept the connection, and
+// proxy.close(), busy until 64 KiB arrived, however long that took.
+it('a retried 503 whose body trickles is given up: the upstream connection closes and close() resolves', async () => {
+  let open = 0;
+  const a = await listen((req, res) => {
+    req.resume();
+    open += 1;
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('x'), 50); // 20 B/s: 64 KiB takes ~55 min
+    res.on('close', () => {
+      clearInterval(timer);
+      open -= 1;
+    });
+  });
+  const b = await named('b');
+  const { url, proxy, server } = await gateway(
+    { strategy: first, instances: [a.url, b.url] },
+    { idleTimeoutMs: 1_000 },
+  );
+  try {
+    const reply = await send(url);
+    expect(`${reply.status} ${reply.text}`).toBe('200 b'); // retried: fine
+    expect(inflight(proxy.balancer)).toBe(0); // the 503's lease was released: fine
+    // Well past idleTimeoutMs and timeoutMs: the dropped 503 should be long abandoned.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const stillOpen = open;
+    server.closeAllConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      proxy.close().then(() => 'closed'),
+      new Promise((resolve) => (timer = setTimeout(resolve, 2_000, 'close() still pending after 2 s'))),
+    ]);
+    clearTimeout(timer);
+    expect({ stillOpen, closed }).toEqual({ stillOpen: 0, closed: 'closed' });
+  } finally {
+    await a.kill(); // lets the pending close() finish, so cleanup does not hang
+  }
+}, 15_000);
+
+// The retry of a replayed upload goes to an instance that never accepts the connection, so
+// timeoutMs runs out before a byte was written: held against that instance and retried. The
+// replayed bytes made the new attempt's stream read ahead, resuming the client's: the proxy took
+// it for a slow client and answered 408, releasing the dead instance's lease as a success.
+it('a replayed upload whose retry cannot connect within timeoutMs is retried again, not answered 408', async () => {
+  // a: reads the first chunk of the body, then resets (an idempotent PUT: retried, replayed).
+  const a = await listen((req) => void req.once('data', () => req.socket.destroy()));
+  const hole = await blackholeUrl(); // connections never open
+  const c = await listen((req, res) => void readBody(req).then((body) => res.end(sha(body))));
+  const { url, proxy } = await gateway(
+    {
+      strategy: first,
+      instances: [a.url, hole, c.url],
+      health: steady,
+    },
+    { retries: 2, timeoutMs: 400, connectTimeoutMs: 1_000 },
+  );
+  const body = randomBytes(2_000);
+  // A chunked upload still in progress: the client sends the rest 600 ms later.
+  const reply = await new Promise<string>((resolve) => {
+    const req = http.request(`${url}/upload`, { method: 'PUT', agent: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve(`${res.statusCode} ${text}`));
+    });
+    req.on('error', (error) => resolve(`error ${error.message}`));
+    req.write(body.subarray(0, 1_000));
+    setTimeout(() => req.end(body.subarray(1_000)), 600);
+  });
+  const failures = proxy.balancer.instances().map((i) => i.failures);
+  expect({ reply, failures }).toEqual({ reply: `200 ${sha(body)}`, failures: [1, 1, 0] });
+  expect(inflight(proxy.balancer)).toBe(0);
+}, 10_000);
