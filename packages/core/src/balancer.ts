@@ -96,6 +96,8 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
   private readonly byId = new Map<string, Member>();
   private list: Member[] = [];
+  /** `list` still holds removed members (marked draining): `members()` leaves them out. */
+  private listStale = false;
   private readonly drainingMembers = new Set<Member>();
   private readonly freeSlots: number[] = [];
   private slotCount = 0;
@@ -176,6 +178,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   }
 
   members(): readonly Member[] {
+    if (this.listStale) {
+      // Removals only mark their members (see `removeMember`): one pass here, however many left.
+      this.list = this.list.filter((m) => !m.draining);
+      this.listStale = false;
+    }
     return this.list;
   }
 
@@ -254,6 +261,11 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
 
     member.inflight -= 1;
     member.lastLatencyMs = latencyMs;
+    // Two field reads when nobody watches. Observers are one direct call (metrics' hot path);
+    // listeners stay out of this function's size, which decides whether V8 inlines it. Before the
+    // health model: a health-change listener may remove the instance, and its slot go to another.
+    const observe = this.observeRelease;
+    if (observe !== undefined) observe(member, ok, member.slot);
     if (member.draining) this.settleDraining(member, ok, now);
     else this.tracker.outcome(member, ok, latencyMs, load, now);
     const builtin = this.builtin;
@@ -261,10 +273,6 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
       builtin.onOutcome?.(member, latencyMs, ok, now);
       builtin.onLoad?.(member);
     }
-    // Two field reads when nobody watches. Observers are one direct call (metrics' hot path);
-    // listeners stay out of this function's size, which decides whether V8 inlines it.
-    const observe = this.observeRelease;
-    if (observe !== undefined) observe(member, ok, member.slot);
     if (this.releaseListeners !== undefined) this.announceRelease(member, outcome, ok);
   }
 
@@ -371,15 +379,15 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     const member = this.byId.get(id);
     if (member === undefined) return false;
     this.byId.delete(id);
-    this.list = this.list.filter((m) => m !== member);
+    // Marked, and left out of the list at its next read: a discovery update that drops half of
+    // a large pool filters it once, not once per instance. The mark also tells work already
+    // under way over the old list (a maintenance tick whose listener removed it) to pass it by.
+    member.draining = true;
+    member.state = 'draining';
+    this.listStale = true;
     this.membersChanged();
-    if (member.inflight > 0) {
-      member.draining = true;
-      member.state = 'draining';
-      this.drainingMembers.add(member);
-    } else {
-      this.forget(member);
-    }
+    if (member.inflight > 0) this.drainingMembers.add(member);
+    else this.forget(member);
     this.events.emit('instance-removed', { service: this.service, instance: member });
     this.logger.info(
       { service: this.service, instance: id, reason, inflight: member.inflight },
@@ -443,14 +451,14 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
   instances(): readonly Instance[] {
     this.catchUp();
     this.candidates.current();
-    return this.list.slice();
+    return this.members().slice();
   }
 
   snapshot(): BalancerSnapshot {
     this.catchUp();
     this.candidates.current();
     const instances: InstanceSnapshot[] = [];
-    for (const m of this.list) instances.push(snapshotOf(m));
+    for (const m of this.members()) instances.push(snapshotOf(m));
     for (const m of this.drainingMembers) instances.push(snapshotOf(m));
     const active = this.impl instanceof Adaptive ? this.impl.current : this.strategy;
     return {
@@ -576,15 +584,16 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     exclude: ReadonlySet<string> | undefined,
     retry: boolean,
   ): NoInstanceError {
+    const live = this.members().length;
     const reason =
-      this.list.length === 0
+      live === 0
         ? this.feed?.waiting === true
           ? 'the pool is empty until discovery delivers its first list'
           : 'the pool is empty'
         : this.candidates.current().length === 0
           ? this.tracker.panic && this.tracker.config.failOnPanic
-            ? `panic: too few of ${this.list.length} instances are healthy (failOnPanic)`
-            : `none of ${this.list.length} instances is available`
+            ? `panic: too few of ${live} instances are healthy (failOnPanic)`
+            : `none of ${live} instances is available`
           : candidates.length === 0
             ? 'no instance matches'
             : exclude !== undefined

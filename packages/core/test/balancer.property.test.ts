@@ -23,7 +23,6 @@ import {
   createBalancer,
   seededRandom,
   type Balancer,
-  type BalancerEventName,
   type Instance,
   type InstanceConfig,
   type InstancePatch,
@@ -33,6 +32,7 @@ import {
   type StrategyOption,
   STRATEGY_NAMES,
 } from '../src';
+import { STATE_EVENTS } from './helpers';
 
 const STRATEGIES = STRATEGY_NAMES;
 type BuiltinName = (typeof STRATEGIES)[number];
@@ -302,19 +302,6 @@ function strategyOption(name: BuiltinName, setup: Setup): StrategyOption {
 // ---------------------------------------------------------------------------------------------
 // The model
 
-const HOOKED_EVENTS: readonly BalancerEventName[] = [
-  'pick',
-  'release',
-  'instance-added',
-  'instance-removed',
-  'instance-updated',
-  'health-change',
-  'eject',
-  'restore',
-  'panic',
-  'strategy-change',
-];
-
 function throwing(): never {
   throw new Error('hostile hook');
 }
@@ -380,7 +367,7 @@ class Harness {
         : {}),
     });
     if (setup.hostileHooks) {
-      for (const event of HOOKED_EVENTS) this.balancer.on(event, throwing);
+      for (const event of STATE_EVENTS) this.balancer.on(event, throwing);
       // Registered after the throwing ones: they must still run.
       this.balancer.on('pick', () => void (this.pickEvents += 1));
       this.balancer.on('release', () => void (this.releaseEvents += 1));

@@ -2,11 +2,26 @@ import {
   createBalancer,
   seededRandom,
   type Balancer,
+  type BalancerEventName,
   type BalancerOptions,
   type InstanceInput,
 } from '../src';
 
 /** A clock the test moves by hand. */
+/** The balancer's events about its instances, health and strategy, for listeners on all of them. */
+export const STATE_EVENTS: readonly BalancerEventName[] = [
+  'pick',
+  'release',
+  'instance-added',
+  'instance-removed',
+  'instance-updated',
+  'health-change',
+  'eject',
+  'restore',
+  'panic',
+  'strategy-change',
+];
+
 export function manualClock(start = 0): { (): number; advance(ms: number): void; set(ms: number): void } {
   let now = start;
   const clock = () => now;

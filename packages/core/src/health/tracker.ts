@@ -319,6 +319,8 @@ export class HealthTracker {
 
   /** Ejects `member` unless outlier ejection is off or the cap is reached; returns whether it is out. */
   eject(member: Member, at: number, reason: string): boolean {
+    // Removed while a sweep over the old list was under way (by a listener): nothing to eject.
+    if (member.draining) return false;
     const outlier = this.config.outlier;
     // An ejection's deadline is measured from the true present, which an outcome's time (taken
     // from the latest pick to save a clock read) may trail. Ejections are rare; the read is not.
@@ -364,6 +366,7 @@ export class HealthTracker {
   }
 
   private restore(member: Member, now: number, reason: string): void {
+    if (member.draining) return;
     member.ejectedUntil = 0;
     // The ejection was the penalty; the instance starts over with a clean record.
     member.consecutiveFailures = 0;
