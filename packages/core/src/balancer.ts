@@ -197,24 +197,28 @@ class BalancerImpl implements Balancer, StrategyHost, TrackerHost, DiscoveryHost
     this.lastPickAt = now;
     if (now >= this.tracker.nextDueAt) this.tracker.maintain(now);
 
-    const state = this.state;
-    state.now = now;
-    state.key = undefined;
-    state.isPool = true;
+    // The candidates first: a rebuild of the pool may announce a panic, and a listener pick,
+    // which fills in the shared context for its own strategy call.
     let candidates = this.candidates.current();
+    let key: string | undefined;
+    let isPool = true;
     let exclude: ReadonlySet<string> | undefined;
     let retry = false;
     if (ctx != null) {
       retry = ctx.retry === true;
-      const key = ctx.key;
-      if (typeof key === 'string') state.key = key;
-      else if (typeof key === 'number') state.key = String(key);
+      const given = ctx.key;
+      if (typeof given === 'string') key = given;
+      else if (typeof given === 'number') key = String(given);
       if (ctx.match != null) {
         candidates = this.candidates.matching(ctx.match);
-        state.isPool = false;
+        isPool = false;
       }
       if (ctx.exclude != null) exclude = toSet(ctx.exclude);
     }
+    const state = this.state;
+    state.now = now;
+    state.key = key;
+    state.isPool = isPool;
 
     const chosen =
       exclude === undefined ? this.choose(candidates) : this.chooseExcluding(candidates, exclude);

@@ -88,3 +88,28 @@ describe('maintenance tick and a listener that removes an instance', () => {
     expect(changes).toEqual(['a:unhealthy->healthy']);
   });
 });
+
+it('a pick made by a panic listener inside a pick does not lend that pick its key or subset', () => {
+  // The outer pick's rebuild of the pool announces the panic's end; the listener picks with a
+  // key and a match, and the outer pick, with neither, must not see them.
+  const clock = manualClock();
+  const seen: (string | undefined)[] = [];
+  const balancer = createBalancer({
+    instances: ['a', 'b', 'c'].map((id, i) => ({ id, url: url(i), zone: id })),
+    strategy: { name: 'record', pick: (candidates, ctx) => (seen.push(ctx.key), candidates[0]) },
+    clock,
+    health: { outlier: { maxEjectionPercent: 100 }, slowStart: false },
+  });
+  balancer.eject('a', 'test');
+  balancer.eject('b', 'test');
+  const panics: boolean[] = [];
+  balancer.on('panic', (e) => {
+    panics.push(e.active);
+    if (!e.active) balancer.pick({ key: 'inner', match: { zone: 'c' } }).release({ ok: true, latencyMs: 1 });
+  });
+  clock.advance(10 * 60_000); // every ejection is over
+  seen.length = 0;
+  balancer.pick().release({ ok: true, latencyMs: 1 });
+  expect(panics).toEqual([false]);
+  expect(seen).toEqual(['inner', undefined]);
+});
