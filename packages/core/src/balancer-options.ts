@@ -37,7 +37,8 @@ export function parseClock(value: unknown): () => number {
 
 /**
  * The clock's first reading, at construction: a user clock that throws or returns something
- * other than a finite number is a configuration error named `clock`, not a crash later.
+ * other than a finite number of 0 or more is a configuration error named `clock`, not a crash
+ * (or every instance ejected) later.
  */
 export function readClock(clock: () => number, option: unknown): number {
   let now: unknown;
@@ -50,11 +51,12 @@ export function readClock(clock: () => number, option: unknown): number {
       `the clock threw: ${error instanceof Error ? error.message : typeof error}`,
     );
   }
-  if (typeof now !== 'number' || !Number.isFinite(now))
+  // Not below 0: the health model marks "never" and "not set" with -1 and 0.
+  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0)
     throw new InvalidConfigError(
       'clock',
       option,
-      `expected a function returning finite ms, got ${describe(now)}`,
+      `expected a function returning finite ms of 0 or more, got ${describe(now)}`,
     );
   return now;
 }
@@ -80,8 +82,8 @@ export function guardClock(
       onInvalid(error);
       return last;
     }
-    // Finite: NaN - NaN and Infinity - Infinity are NaN.
-    if (typeof reading === 'number' && reading - reading === 0) return (last = reading);
+    // Finite (NaN - NaN and Infinity - Infinity are NaN), and not below 0.
+    if (typeof reading === 'number' && reading >= 0 && reading - reading === 0) return (last = reading);
     onInvalid(reading);
     return last;
   };

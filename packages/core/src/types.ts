@@ -198,7 +198,7 @@ export interface BalancerOptions {
   /** Default `adaptive` (see the README's strategy guide for why). */
   readonly strategy?: StrategyOption;
   readonly health?: HealthOptions;
-  /** Monotonic ms clock. Default: `performance.now()`. */
+  /** Monotonic ms clock, never below 0. Default: `performance.now()`. */
   readonly clock?: Clock;
   /** Uniform [0, 1) source. Default: `Math.random`. */
   readonly random?: Random;

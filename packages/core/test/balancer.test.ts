@@ -112,7 +112,7 @@ describe('leases', () => {
     expect(latencies).toEqual([42, 7]);
   });
 
-  it.each([0, 42, 1234.567891, 2 ** 31 + 0.25, 1.7e12 + 0.5, -3.5])(
+  it.each([0, 42, 1234.567891, 2 ** 31 + 0.25, 1.7e12 + 0.5])(
     'keeps the pick time %p exactly enough',
     (start) => {
       const clock = manualClock(start);

@@ -119,6 +119,7 @@ describe('a clock that throws or returns garbage after start-up', () => {
       },
       () => Number.POSITIVE_INFINITY,
       () => 'soon' as unknown as number,
+      () => -5,
     ]) {
       bad = reading;
       const lease = balancer.pick();
@@ -131,5 +132,20 @@ describe('a clock that throws or returns garbage after start-up', () => {
     expect(warnings.filter((w) => w.includes('clock'))).toEqual([
       'ballast: the clock gave an invalid reading; using its last valid one',
     ]);
+  });
+});
+
+describe('a clock below 0', () => {
+  // The health model marks "not ejected" and "not ramping" with 0 and -1: from a clock at
+  // -1 000 000 every instance read as ejected at the first maintenance tick, and a newcomer's
+  // slow start never ended.
+  it('is refused at creation, naming the clock and its reading', () => {
+    expect(() => createBalancer({ clock: () => -1_000_000, instances: pool(3) })).toThrow(
+      expect.objectContaining({
+        code: 'BALLAST_INVALID_CONFIG',
+        field: 'clock',
+        message: expect.stringContaining('got -1000000') as unknown,
+      }),
+    );
   });
 });

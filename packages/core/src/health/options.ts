@@ -81,7 +81,8 @@ function parseOutlier(options: unknown, field: string): OutlierConfig {
   ]);
   const raw = { successRate: o.value('successRate'), failurePercentage: o.value('failurePercentage') };
   const baseEjectionMs = o.positive('baseEjectionMs', 30_000);
-  const maxEjectionMs = o.positive('maxEjectionMs', 300_000);
+  // As Envoy's max_ejection_time: 300 s, or the base ejection time if that is longer.
+  const maxEjectionMs = o.positive('maxEjectionMs', Math.max(300_000, baseEjectionMs));
   if (maxEjectionMs < baseEjectionMs) {
     throw new InvalidConfigError(
       `${field}.maxEjectionMs`,

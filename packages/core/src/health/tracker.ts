@@ -293,7 +293,12 @@ export class HealthTracker {
       const failures = m.failures - m.intervalFailures;
       m.intervalRequests = m.requests;
       m.intervalFailures = m.failures;
-      if (m.ejectedUntil === 0 && m.ejections > 0 && m.restoredAt < this.lastSweepAt) m.ejections -= 1;
+      if (m.ejectedUntil === 0 && m.ejections > 0) {
+        // One step per interval clean of ejections, as Envoy's multiplier, however few sweeps
+        // ran meanwhile: a quiet service sweeps only when it is next used.
+        const clean = Math.floor((now - Math.max(m.restoredAt, this.lastSweepAt)) / outlier.intervalMs);
+        if (clean > 0) m.ejections = Math.max(0, m.ejections - clean);
+      }
       if (volume > 0) rates.push({ member: m, volume, failures, successRate: (volume - failures) / volume });
     }
     const sr = outlier.successRate;
@@ -367,12 +372,18 @@ export class HealthTracker {
 
   private restore(member: Member, now: number, reason: string): void {
     if (member.draining) return;
+    // An ejection that ran out ended at its deadline, which a quiet service notices late (at its
+    // next pick): its clean time, over which the multiplier decays, counts from then.
+    const endedAt = reason === 'ejection-expired' ? Math.min(member.ejectedUntil, now) : now;
     member.ejectedUntil = 0;
-    // The ejection was the penalty; the instance starts over with a clean record.
+    // The ejection was the penalty; the instance starts over with a clean record (timeouts that
+    // got it ejected left their mark on the latency score too).
     member.consecutiveFailures = 0;
     member.successRate = 1;
+    member.latencyScore = 1;
     this.model.score(member);
     this.reassess(member, now, reason);
+    member.restoredAt = endedAt;
     const { service, events, logger } = this.host;
     events.emit('restore', { service, instance: member, reason });
     logger.info({ service, instance: member.id, reason }, 'ballast: instance restored');

@@ -31,9 +31,13 @@ export function rampSlowStart(member: Member, now: number, slowStart: SlowStartC
   member.slowStartFactor = Math.max(slowStart.minWeightPercent / 100, ramp);
 }
 
-/** Records a server-reported utilization; ignored unless a number in [0, 1]. */
+/**
+ * Records a server-reported utilization; ignored unless a number in (0, 1]. A report of 0 says
+ * nothing usable (a server that has not measured yet): as in gRPC, it does not set a weight,
+ * where qps / utilization would hand that instance nearly all the traffic.
+ */
 export function reportLoad(member: Member, utilization: number, now: number, load: LoadConfig): void {
-  if (!(utilization >= 0 && utilization <= 1)) return;
+  if (!(utilization > 0 && utilization <= 1)) return;
   // A report after a silence longer than the expiry starts a new blackout.
   if (member.loadSince < 0 || now - member.loadAt > load.expiryMs) member.loadSince = now;
   member.loadAt = now;
