@@ -67,8 +67,15 @@ export class LatencyHistogram {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
-  /** `registry.resetMetrics()`: every series starts over. */
+  /**
+   * `registry.resetMetrics()`: every series starts over, and so do the counts that wait for the
+   * next scrape (retries, picks with no instance, strategy switches), which prom-client's own
+   * counters would otherwise get after their reset.
+   */
   reset(): void {
-    for (const attachment of this.attachments()) for (const series of attachment.allSeries()) series.clear();
+    for (const attachment of this.attachments()) {
+      for (const series of attachment.allSeries()) series.clear();
+      attachment.retries = attachment.noInstance = attachment.switches = 0;
+    }
   }
 }

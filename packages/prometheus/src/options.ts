@@ -59,11 +59,12 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
       'expected a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)',
     );
 
+  // Array.from before some() and forEach(), which skip an array's holes: every index is checked.
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
   if (
     !Array.isArray(buckets) ||
     buckets.length === 0 ||
-    buckets.some(
+    Array.from(buckets).some(
       (b, i) => typeof b !== 'number' || !(b > 0) || b === Infinity || (i > 0 && b <= buckets[i - 1]!),
     )
   )
@@ -72,7 +73,7 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
   const metadataLabels = options.metadataLabels ?? [];
   if (!Array.isArray(metadataLabels))
     throw new InvalidConfigError('metadataLabels', metadataLabels, 'expected an array of metadata keys');
-  metadataLabels.forEach((name: unknown, i) => {
+  Array.from(metadataLabels as unknown[]).forEach((name, i) => {
     if (typeof name !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name) || name.startsWith('__'))
       throw new InvalidConfigError(`metadataLabels[${i}]`, name, 'expected a Prometheus label name');
     if (RESERVED_LABELS.has(name) || metadataLabels.indexOf(name) !== i)
@@ -90,13 +91,14 @@ export function parseMetricsOptions(value: unknown): MetricsConfig {
 
 /**
  * A bucket bound in ms. 0.005 s is 5 ms exactly, whatever the float product gives: a product
- * within a rounding error of a whole microsecond is snapped to it. Anything finer (a bound of
- * 0.4 µs) is kept as it is; rounding it would merge it into its neighbour.
+ * within a few float steps of a whole microsecond is snapped to it. Anything else (a bound of
+ * 0.4 µs, or 600.0000004 s) is kept as it is: a tolerance relative to the bound (1e-9 of it)
+ * pulled long bounds to the nearest µs, and a latency just under one counted above it.
  */
 function boundMs(seconds: number): number {
   const ms = seconds * 1e3;
   const snapped = Math.round(ms * 1e3) / 1e3;
-  return Math.abs(snapped - ms) <= ms * 1e-9 ? snapped : ms;
+  return Math.abs(snapped - ms) <= ms * 4 * Number.EPSILON ? snapped : ms;
 }
 
 function isBalancer(value: unknown): value is Balancer {

@@ -2,6 +2,7 @@
 import { createBalancer, seededRandom, type Balancer, type Lease } from '@ballast/core';
 import { Registry } from 'prom-client';
 import { collectMetrics } from '../src';
+import { churnStep } from './churn';
 import { parseExposition, type Sample } from './exposition';
 
 const key = (s: Sample) => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}`;
@@ -26,33 +27,12 @@ describe('counters are monotonic under churn', () => {
         const leases: Lease[] = [];
         const last = new Map<string, number>();
         const log: string[] = [];
+        const churn = { balancer: b, random: rnd, ids, label: 'zone2', leases, log };
         for (let step = 0; step < 600; step++) {
           const r = rnd();
           const id = ids[Math.floor(rnd() * ids.length)]!;
-          if (r < 0.15) {
-            if (b.get(id) === undefined) {
-              b.add({
-                id,
-                url: `http://10.0.0.${ids.indexOf(id) + 1}:3000`,
-                metadata: { zone2: rnd() < 0.5 ? 'x' : 'y' },
-              });
-              log.push(`add ${id}`);
-            }
-          } else if (r < 0.25) {
-            if (b.remove(id)) log.push(`remove ${id}`);
-          } else if (r < 0.32) {
-            if (b.get(id) !== undefined) {
-              b.update(id, { metadata: { zone2: rnd() < 0.5 ? 'x' : 'y' } });
-              log.push(`update ${id}`);
-            }
-          } else if (r < 0.6) {
-            try {
-              leases.push(b.pick());
-              log.push(`pick ${leases[leases.length - 1]!.instance.id}`);
-            } catch {
-              /* empty pool */
-            }
-          } else if (r < 0.85) {
+          if (churnStep(churn, r, id)) continue;
+          if (r < 0.85) {
             if (leases.length > 0) {
               const lease = leases.splice(Math.floor(rnd() * leases.length), 1)[0]!;
               lease.release({ ok: rnd() < 0.7, latencyMs: Math.floor(rnd() * 3000) });
