@@ -200,11 +200,13 @@ const SCRIPT = `
   var cache = Object.create(null);
   var lastOkAt = 0;
   var RECENT_POINTS = 6;
-  function spliced(key, series, second, history) {
+  // An answer shorter than the points asked for begins where the instance's window does: an id
+  // that moved to a new endpoint is a new instance, and the old one's points are not its own.
+  function spliced(key, series, second, history, asked) {
     var old = cache[key];
     var n = series.requests.length;
     var start = second - n + 1;
-    var overlaps = old && old.second <= second && old.second >= start - 1;
+    var overlaps = old && n >= asked && old.second <= second && old.second >= start - 1;
     var keep = overlaps ? Math.max(0, old.requests.length - (old.second - start + 1)) : 0;
     var out = { second: second };
     ['requests', 'failures', 'p99Ms'].forEach(function (name) {
@@ -213,7 +215,7 @@ const SCRIPT = `
     });
     return out;
   }
-  function render(data) {
+  function render(data, asked) {
     var next = Object.create(null);
     data.services.forEach(function (svc) {
       // An id removed and added again while its old instance drains is listed twice, the current
@@ -223,7 +225,7 @@ const SCRIPT = `
         var key = svc.service + '\\n' + inst.id;
         seen[key] = (seen[key] || 0) + 1;
         if (seen[key] > 1) key += '\\n' + seen[key];
-        inst.series = next[key] = spliced(key, inst.series, data.second, data.historySeconds);
+        inst.series = next[key] = spliced(key, inst.series, data.second, data.historySeconds, asked);
       });
     });
     cache = next;
@@ -251,7 +253,7 @@ const SCRIPT = `
         if (!res.ok) throw new Error('HTTP ' + res.status);
         return res.json();
       })
-      .then(render)
+      .then(function (data) { render(data, recent ? RECENT_POINTS : 0); })
       .catch(function (err) {
         conn.className = 'down';
         conn.textContent = 'disconnected (' + (timedOut ? 'no answer in ' + TIMEOUT_MS / 1000 + ' s' : err.message) + '), retrying';

@@ -100,13 +100,17 @@ function push<T>(list: T[], entry: T): void {
 }
 
 /**
- * Listens to one balancer for the status page: feeds each instance's rolling window from
- * `release` events and remembers strategy switches and state changes. `detach()` removes every
- * listener it added.
+ * Listens to one balancer for the status page: feeds each instance's rolling window from its
+ * releases and remembers strategy switches and state changes. `detach()` removes every listener
+ * and observer it added.
  */
 export class ServiceRecorder {
   // Keyed by the balancer's own instance object: cheaper to hash than its id string.
   private readonly windows = new Map<Instance, InstanceWindow>();
+  /** When each instance added since the recorder started joined (ms), until its first release. */
+  private readonly joined = new Map<Instance, number>();
+  private readonly startedAt: number;
+  private readonly unobserve: () => void;
   private readonly switches: StatusChange[] = [];
   private readonly changes: StatusChange[] = [];
 
@@ -118,34 +122,48 @@ export class ServiceRecorder {
     /** Wall clock, epoch ms, for the history entries a person reads. */
     private readonly wallClock: () => number = Date.now,
   ) {
-    balancer.on('release', this.onRelease);
+    this.startedAt = now();
+    // A release observer rather than the `release` event: it allocates nothing, sees each
+    // outcome as the balancer counted it, and still hears the requests in flight when the
+    // balancer closes (close() drops its event listeners).
+    this.unobserve = balancer.observeReleases(this.onRelease);
+    balancer.on('instance-added', this.onAdded);
     balancer.on('instance-removed', this.onRemoved);
     balancer.on('strategy-change', this.onStrategy);
     balancer.on('health-change', this.onHealth);
   }
 
   detach(): void {
-    this.balancer.off('release', this.onRelease);
+    this.unobserve();
+    this.balancer.off('instance-added', this.onAdded);
     this.balancer.off('instance-removed', this.onRemoved);
     this.balancer.off('strategy-change', this.onStrategy);
     this.balancer.off('health-change', this.onHealth);
     this.windows.clear();
+    this.joined.clear();
   }
 
-  private readonly onRelease = (event: BalancerEvents['release']): void => {
-    const { instance } = event;
+  private readonly onRelease = (instance: Instance, ok: boolean): void => {
     let window = this.windows.get(instance);
     if (window === undefined) {
       // A draining instance's late releases must not bring back a window nobody will read.
       if (this.balancer.get(instance.id) !== instance) return;
-      window = new InstanceWindow(this.historySeconds, this.now());
+      // Watched since it joined, or since the recorder started: a window begun at the first
+      // request rated a burst after an idle minute as if the instance had never been idle.
+      window = new InstanceWindow(this.historySeconds, this.joined.get(instance) ?? this.startedAt);
+      this.joined.delete(instance);
       this.windows.set(instance, window);
     }
-    window.record(this.now(), event.latencyMs, event.outcome.ok);
+    window.record(this.now(), instance.lastLatencyMs, ok);
+  };
+
+  private readonly onAdded = (event: BalancerEvents['instance-added']): void => {
+    this.joined.set(event.instance, this.now());
   };
 
   private readonly onRemoved = (event: BalancerEvents['instance-removed']): void => {
     this.windows.delete(event.instance);
+    this.joined.delete(event.instance);
   };
 
   private readonly onStrategy = (event: BalancerEvents['strategy-change']): void => {

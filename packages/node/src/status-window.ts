@@ -5,8 +5,8 @@
  * keeps the count of requests and failures and, once the second is over, its p99 latency; for the last `RECENT_SECONDS` seconds it also keeps a latency histogram, from which
  * the live p50/p99 are read. The histogram is log-linear, as HdrHistogram's: each doubling of
  * `1 + ms` is an octave cut into `SUB_BUCKETS` equal buckets, found with `Math.clz32` and a
- * shift, so a reported percentile is the upper edge of its bucket, at most 12.5 % above the
- * true value, up to 65 s.
+ * shift, so a reported percentile is the upper edge of its bucket, at most 12.5 % of `1 + ms`
+ * above the true value (12.5 % plus 0.125 ms), up to 65 s.
  *
  * Recording is O(1): a bucket index from one `clz32` and three increments. Rolling over to a new
  * second clears at most `RECENT_SECONDS` histogram slots and `historySeconds` summary slots, once

@@ -263,12 +263,21 @@ describe('createStatusHandler over plain HTTP', () => {
     orders.close();
   });
 
-  test('strategy switches are kept (bounded); close() detaches every listener and answers 503', async () => {
+  test('strategy switches are kept (bounded); close() detaches every listener and observer and answers 503', async () => {
     const real = createBalancer({ service: 'users', instances: ['http://127.0.0.1:1'] });
     type AnyListener = Listener<'release'>;
     const added = new Map<string, AnyListener>();
     const removed: string[] = [];
+    const observers = { added: 0, stopped: 0 };
     const balancer: Balancer = Object.assign(Object.create(real) as Balancer, {
+      observeReleases(observer: Parameters<Balancer['observeReleases']>[0]) {
+        observers.added += 1;
+        const stop = real.observeReleases(observer);
+        return () => {
+          observers.stopped += 1;
+          stop();
+        };
+      },
       on(event: string, fn: AnyListener) {
         added.set(event, fn);
         return real.on(event as 'release', fn);
@@ -291,7 +300,8 @@ describe('createStatusHandler over plain HTTP', () => {
     handler.close();
     handler.close();
     expect(removed.sort()).toEqual([...added.keys()].sort());
-    expect(added.has('release')).toBe(true);
+    expect(added.has('instance-added')).toBe(true);
+    expect(observers).toEqual({ added: 1, stopped: 1 });
     expect((await send(url, { path: '/' })).status).toBe(503);
     real.close();
   });
