@@ -63,20 +63,36 @@ function parseConnection(raw: Record<string, unknown>): ConnectionConfig {
   const list = typeof hosts === 'string' ? [hosts] : hosts;
   if (!Array.isArray(list) || list.length === 0)
     throw new InvalidConfigError('hosts', hosts, 'expected an etcd URL or a non-empty array of them');
-  list.forEach((host: unknown, i) => {
-    let ok = false;
+  // Each as etcd3 takes it, `scheme://host:port`: it strips only a lowercase scheme and hands
+  // the rest to gRPC as the target, so a trailing slash (or a path, credentials, an uppercase
+  // scheme) could never connect. One scheme for all: etcd3 refuses a mix of TLS and plain.
+  const urls = (list as unknown[]).map((host, i) => {
+    const field = typeof hosts === 'string' ? 'hosts' : `hosts[${i}]`;
+    let url: URL | undefined;
     try {
-      ok = typeof host === 'string' && ['http:', 'https:'].includes(new URL(host).protocol);
+      url = typeof host === 'string' ? new URL(host) : undefined;
     } catch {
-      ok = false;
+      url = undefined;
     }
-    if (!ok)
-      throw new InvalidConfigError(
-        typeof hosts === 'string' ? 'hosts' : `hosts[${i}]`,
-        host,
-        'expected an http(s) URL',
-      );
+    if (
+      url === undefined ||
+      !['http:', 'https:'].includes(url.protocol) ||
+      !['', '/'].includes(url.pathname) ||
+      url.search !== '' ||
+      url.hash !== '' ||
+      url.username !== '' ||
+      url.password !== ''
+    )
+      throw new InvalidConfigError(field, host, 'expected an http(s) URL of a host and port, with no path');
+    return url;
   });
+  const mixed = urls.findIndex((url) => url.protocol !== urls[0]!.protocol);
+  if (mixed > 0)
+    throw new InvalidConfigError(
+      `hosts[${mixed}]`,
+      list[mixed],
+      `expected the scheme of hosts[0] (${urls[0]!.protocol})`,
+    );
   if (typeof service !== 'string' || !SERVICE.test(service))
     throw new InvalidConfigError('service', service, 'expected 1 to 128 letters, digits, ".", "_" or "-"');
   if (typeof prefix !== 'string' || !prefix.startsWith('/') || prefix.endsWith('/') || prefix.length > 512)
@@ -94,8 +110,9 @@ function parseConnection(raw: Record<string, unknown>): ConnectionConfig {
   }
   if (typeof client !== 'object' || client === null || Array.isArray(client) || 'hosts' in client)
     throw new InvalidConfigError('client', client, 'expected etcd3 options without hosts');
+  checkCredentials((client as { credentials?: unknown }).credentials);
   return {
-    hosts: list as string[],
+    hosts: urls.map((url) => `${url.protocol}//${url.host}`),
     prefix,
     service,
     timeoutMs: timeoutMs as number,
@@ -103,6 +120,29 @@ function parseConnection(raw: Record<string, unknown>): ConnectionConfig {
     maxRetryMs: Math.max(retryMs as number, MAX_RETRY_MS),
     client: client as Omit<IOptions, 'hosts'>,
   };
+}
+
+/** TLS credentials as etcd3 (grpc-js) takes them: Buffers, or it throws a TypeError at connection. */
+function checkCredentials(credentials: unknown): void {
+  if (credentials === undefined) return;
+  if (typeof credentials !== 'object' || credentials === null || Array.isArray(credentials))
+    throw new InvalidConfigError(
+      'client.credentials',
+      credentials,
+      'expected { rootCertificate, privateKey?, certChain? }',
+    );
+  const fields = credentials as Record<string, unknown>;
+  for (const name of ['rootCertificate', 'privateKey', 'certChain']) {
+    const value = fields[name];
+    if (value !== undefined && !Buffer.isBuffer(value))
+      throw new InvalidConfigError(`client.credentials.${name}`, value, 'expected a Buffer (PEM bytes)');
+  }
+  if (!Buffer.isBuffer(fields.rootCertificate))
+    throw new InvalidConfigError(
+      'client.credentials.rootCertificate',
+      fields.rootCertificate,
+      'expected a Buffer (PEM bytes)',
+    );
 }
 
 /** The key directory of a service, with its trailing slash. */
@@ -152,12 +192,20 @@ export function createClient(config: ConnectionConfig): Etcd3 {
     grpcOptions: {
       'grpc.keepalive_time_ms': KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': config.timeoutMs,
+      // The directory is read in one answer: gRPC's default limit of 4 MiB (some 5 000
+      // instances with metadata) left a large service without any list, for good.
+      'grpc.max_receive_message_length': -1,
       ...config.client.grpcOptions,
     },
     hosts: config.hosts,
     faultHandling: {
       host: () => passThrough,
-      watchBackoff: retrySchedule(config) as unknown as FaultHandling['watchBackoff'],
+      // Short and constant: a lost watch is given up and re-created by its owner (EtcdWatch), so
+      // etcd3's own retry only has to find no watcher left, soon after close().
+      watchBackoff: backoff(
+        Math.min(config.retryMs, 1_000),
+        Math.min(config.retryMs, 1_000),
+      ) as unknown as FaultHandling['watchBackoff'],
       ...config.client.faultHandling,
     },
   });

@@ -121,6 +121,7 @@ class EtcdWatch {
       for (const event of this.pending) this.apply(event.kind, event.kv);
       this.pending = [];
       this.syncing = false;
+      this.disconnected = false;
       this.publish();
       this.retry = connection.retrySchedule(this.config);
       if (this.watcher === undefined) this.watch(revision);
@@ -128,7 +129,8 @@ class EtcdWatch {
     } catch (error) {
       this.syncing = false;
       if (this.stopped) return;
-      this.sink.error(error);
+      // An outage already reported is not reported again on every attempt.
+      if (!this.disconnected) this.sink.error(error);
       this.retryLater();
     }
   }
@@ -151,17 +153,16 @@ class EtcdWatch {
       if (this.watcher === watcher) this.event('delete', kv);
     });
     watcher.on('disconnected', (error) => {
-      // etcd3 reconnects by itself (after `retryMs`, doubling); until then the last list serves.
-      // One report per outage, not one per reconnection attempt.
-      if (this.disconnected || this.stopped || this.watcher !== watcher) return;
+      if (this.stopped || this.watcher !== watcher) return;
+      // One report per outage, not one per attempt; until it ends the last list serves.
+      if (!this.disconnected) this.sink.error(error);
       this.disconnected = true;
-      this.sink.error(error);
-    });
-    watcher.on('connected', () => {
-      if (!this.disconnected || this.stopped || this.watcher !== watcher) return;
-      this.disconnected = false;
-      // Back after an outage: read everything again, in case the watch skipped anything.
-      void this.sync();
+      // Reconnection is ours, not etcd3's: its timers cannot be cancelled, and at a backoff
+      // grown to 10 s they held the process up that long after close(). The directory is read
+      // again (on a timer stop() clears, doubling from retryMs), then watched from there: so
+      // nothing the outage hid is missed.
+      this.unwatch();
+      this.retryLater();
     });
     watcher.on('error', (error) => {
       // A watch etcd cancelled (its revision compacted away...): start over with a fresh one.
@@ -231,10 +232,13 @@ class EtcdWatch {
       return;
     }
     try {
+      // A bare URL (core takes one for an instance) gets its id from the key too.
       const withId =
-        typeof value === 'object' && value !== null && !Array.isArray(value) && !('id' in value)
-          ? { ...value, id: decodeId(id) }
-          : value;
+        typeof value === 'string'
+          ? { url: value, id: decodeId(id) }
+          : typeof value === 'object' && value !== null && !Array.isArray(value) && !('id' in value)
+            ? { ...value, id: decodeId(id) }
+            : value;
       entries.set(key, validateInstance(withId, key));
     } catch (error) {
       this.warn(key, (error as Error).message);

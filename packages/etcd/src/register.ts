@@ -62,10 +62,11 @@ export async function registerInstance(options: RegisterInstanceOptions): Promis
   if (
     typeof ttlSeconds !== 'number' ||
     !Number.isInteger(ttlSeconds) ||
-    ttlSeconds < 1 ||
+    ttlSeconds < 2 ||
     ttlSeconds > 86_400
   )
-    throw new InvalidConfigError('ttlSeconds', ttlSeconds, 'expected an integer from 1 to 86400');
+    // etcd grants no lease under 1.5 election timeouts (2 s by default): a TTL of 1 was 2.
+    throw new InvalidConfigError('ttlSeconds', ttlSeconds, 'expected an integer from 2 to 86400');
   const instance = validateInstance(options.instance, 'instance');
   const key = `${serviceDir(config)}${encodeURIComponent(instance.id)}`;
   const value = JSON.stringify(instance);

@@ -186,7 +186,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
       hosts: etcd.url,
       service: 'phoenix',
       instance: { id: 'p1', url: 'http://127.0.0.1:4100' },
-      ttlSeconds: 1,
+      ttlSeconds: 2,
       retryMs: 100,
       timeoutMs: 500,
       logger,
@@ -323,16 +323,22 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     expect(balancer.snapshot().discovery!.state).toBe('ok');
   });
 
-  it('an etcd that stops answering (connection open, nothing comes back) is an outage; close() then leaves nothing open', async () => {
-    const frozen = await tcpProxy(etcd.url);
-    closers.push(() => frozen.close());
+  /** A balancer discovering `service` through a TCP proxy to etcd, and the handles before it. */
+  async function throughProxy(service: string) {
+    const proxy = await tcpProxy(etcd.url);
+    closers.push(() => proxy.close());
     const baseline = activeHandles();
     const balancer = createBalancer({
-      service: 'frozen',
-      discovery: etcdDiscovery({ hosts: frozen.url, service: 'frozen', retryMs: 100, timeoutMs: 1_000 }),
+      service,
+      discovery: etcdDiscovery({ hosts: proxy.url, service, retryMs: 100, timeoutMs: 1_000 }),
     });
     closers.push(() => balancer.close());
     await waitFor(() => balancer.snapshot().discovery!.state === 'ok', { message: 'the first list' });
+    return { proxy, baseline, balancer };
+  }
+
+  it('an etcd that stops answering (connection open, nothing comes back) is an outage; close() then leaves nothing open', async () => {
+    const { proxy: frozen, baseline, balancer } = await throughProxy('frozen');
     const failed = new Promise<void>((resolve) => balancer.on('discovery-error', () => resolve()));
     frozen.freeze();
     // Keep-alive pings go out every 10 s and wait timeoutMs for their answer.
@@ -340,6 +346,17 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     expect(balancer.snapshot().discovery!.state).toBe('failing');
     balancer.close();
     await expectNoHandlesBeyond(baseline, 5_000);
+  }, 30_000);
+
+  it('close() after seconds of etcd refusing connections leaves no timer behind', async () => {
+    // The watch's reconnection timers were etcd3's, not cancellable, and their backoff grew to
+    // 10 s: they held the process up that long after close().
+    const { proxy, baseline, balancer } = await throughProxy('gone-away');
+    proxy.cut();
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    expect(balancer.snapshot().discovery!.state).toBe('failing');
+    balancer.close();
+    await expectNoHandlesBeyond(baseline, 2_000);
   }, 30_000);
 
   it('a balancer started while etcd is unreachable keeps retrying, failing, with an empty pool', async () => {
@@ -385,6 +402,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   it.each<[Record<string, unknown>, string]>([
     [{ ttlSeconds: 0 }, 'ttlSeconds'],
     [{ ttlSeconds: 1.5 }, 'ttlSeconds'],
+    [{ ttlSeconds: 1 }, 'ttlSeconds'],
     [{ instance: { url: 'http://127.0.0.1:3000', weight: Number.NaN } }, 'instance.weight'],
     [{ instance: { url: 'http://127.0.0.1:3000', metadata: { a: 1 } } }, 'instance.metadata.a'],
     [{ instance: 42 }, 'instance'],
@@ -447,7 +465,7 @@ describe('odd input from the directory and the options', () => {
       hosts,
       service: 'log-crash',
       instance: { id: 'c1', url: 'http://127.0.0.1:4602' },
-      ttlSeconds: 1,
+      ttlSeconds: 2,
       timeoutMs: 500,
       logger: { warn() {} } as never,
     });
