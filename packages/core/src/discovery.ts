@@ -42,11 +42,12 @@ export function parseDiscovery(value: unknown): Discovery {
   if (typeof subscribe !== 'function')
     throw new InvalidConfigError(fieldPath('discovery', 'subscribe'), subscribe, 'expected a function');
   const name = readField(value, 'name', 'discovery');
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256)
+  // Room for a source named after a 253-character DNS name (`dns:SRV:<name>`).
+  if (typeof name !== 'string' || name.length === 0 || name.length > 320)
     throw new InvalidConfigError(
       fieldPath('discovery', 'name'),
       name,
-      'expected a non-empty string of at most 256 characters',
+      'expected a non-empty string of at most 320 characters',
     );
   return value as Discovery;
 }

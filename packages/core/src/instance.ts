@@ -8,7 +8,8 @@ import type {
   InstanceState,
 } from './types';
 
-const MAX_ID_LENGTH = 256;
+// Room for an id DNS discovery derives: a 253-character SRV target, its port and an IPv6 address.
+const MAX_ID_LENGTH = 320;
 const MAX_ZONE_LENGTH = 128;
 const MAX_METADATA_KEYS = 64;
 const MAX_METADATA_KEY_LENGTH = 128;

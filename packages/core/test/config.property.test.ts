@@ -250,7 +250,7 @@ const instanceObjectPart = withUnknownKey(
     .tuple(
       urlPart,
       objectOf({
-        id: boundedString(256),
+        id: boundedString(320),
         weight: weightPart,
         zone: boundedString(128),
         metadata: metadataPart,

@@ -7,7 +7,7 @@
  * as a discovery failure: the last good list keeps serving; DNS never empties a pool.
  */
 import { isIP } from 'node:net';
-import { promises as dns } from 'node:dns';
+import { promises as dns, type SrvRecord } from 'node:dns';
 import { InvalidConfigError, type Discovery, type DiscoverySink, type InstanceConfig } from '@ballast/core';
 
 /** The part of `node:dns`'s `promises.Resolver` that DNS discovery uses. */
@@ -44,6 +44,8 @@ const KEYS = ['name', 'type', 'port', 'protocol', 'intervalMs', 'resolver', 'tim
 const TYPES = ['SRV', 'A', 'AAAA'] as const;
 /** A weight-0 SRV record (RFC 2782: "a very small chance of being selected") gets this weight. */
 const ZERO_WEIGHT = 0.01;
+/** Errors of an IPv4 lookup that mean "no IPv4 address", after which IPv6 is tried. */
+const NO_ADDRESS = new Set(['ENODATA', 'ENOTFOUND']);
 /** Longest timer Node accepts (about 24.8 days). */
 const MAX_MS = 2_147_483_647;
 
@@ -91,7 +93,7 @@ export function dnsDiscovery(options: DnsDiscoveryOptions): Discovery {
       const poll = async (): Promise<void> => {
         timer = undefined;
         try {
-          const list = await lookup(config, resolver, sink, name, known, ids);
+          const list = await lookup(config, resolver, sink, name, known, ids, () => stopped);
           if (!stopped) sink.update(list);
         } catch (error) {
           if (!stopped) sink.error(error);
@@ -118,6 +120,7 @@ async function lookup(
   source: string,
   known: Map<string, string[]>,
   ids: Map<string, Map<string, string>>,
+  stopped: () => boolean,
 ): Promise<InstanceConfig[]> {
   if (config.type === 'A' || config.type === 'AAAA') {
     const addresses =
@@ -125,10 +128,23 @@ async function lookup(
     if (addresses.length === 0) throw noRecords(config);
     return addresses.map((address) => instance(config, address, config.port, 1, 0));
   }
-  const records = await resolver.resolveSrv(config.name);
-  if (records.length === 0) throw noRecords(config);
+  const answer = await resolver.resolveSrv(config.name);
+  if (answer.length === 0) throw noRecords(config);
+  const records = serverRecords(answer);
+  // RFC 2782: a lone record with target "." says the service is decidedly not available here.
+  // Failed, not empty: the last good list keeps serving.
+  if (records.length === 0)
+    throw Object.assign(new Error(`${config.name}: service not available (SRV target ".")`), {
+      code: 'ENOSERVICE',
+    });
+  // Closed while the answer was on its way (a resolver of the user's, which stop() cannot
+  // cancel): no lookups of targets, no warnings.
+  if (stopped()) return [];
   if (!config.resolveTargets) {
-    return records.map((r) => instance(config, r.name, r.port, r.weight, r.priority));
+    return records.map((r) => ({
+      ...instance(config, r.name, r.port, r.weight, r.priority),
+      metadata: { target: r.name },
+    }));
   }
   const targets = [...new Set(records.map((r) => r.name))];
   const addresses = new Map<string, string[]>();
@@ -146,6 +162,7 @@ async function lookup(
         // resolved is skipped until it does.
         const last = known.get(target);
         if (last !== undefined) addresses.set(target, last);
+        if (stopped()) return;
         sink.logger.warn(
           { service: sink.service, source, target, err: error },
           last === undefined
@@ -178,6 +195,29 @@ async function lookup(
   ids.clear();
   for (const [key, byAddress] of assigned) ids.set(key, byAddress);
   return list;
+}
+
+/**
+ * One record per server (target and port), in answer order: the lowest priority a server is
+ * listed at, with its highest weight there (RFC 2782: a client tries a server at the lowest
+ * priority that lists it). Servers at one port may well be listed at two priorities; answer
+ * order, which servers rotate, must not decide. Records whose target is "." (no service) go.
+ */
+function serverRecords(records: readonly SrvRecord[]): SrvRecord[] {
+  const servers = new Map<string, SrvRecord>();
+  for (const r of records) {
+    // c-ares reports the root target "." as an empty name.
+    if (r.name === '' || r.name === '.') continue;
+    const key = `${r.name}:${r.port}`;
+    const seen = servers.get(key);
+    if (
+      seen === undefined ||
+      r.priority < seen.priority ||
+      (r.priority === seen.priority && r.weight > seen.weight)
+    )
+      servers.set(key, r);
+  }
+  return [...servers.values()];
 }
 
 /**
@@ -229,6 +269,10 @@ async function resolveHost(resolver: DnsResolver, host: string): Promise<string[
     v4 = await resolver.resolve4(host);
     if (v4.length > 0) return v4;
   } catch (error) {
+    // Only a host with no IPv4 address is looked up for IPv6. A failed IPv4 lookup (a timeout,
+    // SERVFAIL) of a dual-stack target gave its IPv6 address: a new URL under the same id, and
+    // the instance was replaced, losing what it had learned.
+    if (!NO_ADDRESS.has((error as { code?: unknown }).code as string)) throw error;
     failure = error;
   }
   try {
@@ -266,8 +310,12 @@ function parseDnsOptions(options: DnsDiscoveryOptions): DnsConfig {
   }
   const { name, type = 'SRV', port, protocol = 'http', intervalMs = 5_000, timeoutMs = 2_000 } = options;
   const { resolver, resolveTargets = true } = options;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 253)
-    throw new InvalidConfigError('name', name, 'expected a DNS name of 1 to 253 characters');
+  if (!isDnsName(name))
+    throw new InvalidConfigError(
+      'name',
+      name,
+      'expected a DNS name: labels of 1 to 63 characters, 253 in all',
+    );
   if (!(TYPES as readonly unknown[]).includes(type))
     throw new InvalidConfigError('type', type, `expected one of ${TYPES.join(', ')}`);
   if (type === 'SRV' && port !== undefined)
@@ -294,4 +342,15 @@ function parseDnsOptions(options: DnsDiscoveryOptions): DnsConfig {
     }
   }
   return { name, type, port: port ?? 0, protocol, intervalMs, resolver, timeoutMs, resolveTargets };
+}
+
+/** Whether `name` is a DNS name c-ares can ask for: labels of 1 to 63, 253 in all, one final dot allowed. */
+function isDnsName(name: unknown): name is string {
+  if (typeof name !== 'string') return false;
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  return (
+    bare.length > 0 &&
+    bare.length <= 253 &&
+    bare.split('.').every((label) => label.length > 0 && label.length <= 63)
+  );
 }

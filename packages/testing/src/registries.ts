@@ -154,6 +154,9 @@ export async function startDnsmasq(records: DnsRecords): Promise<Dnsmasq> {
       '--listen-address=127.0.0.1',
       '--bind-interfaces',
       '--no-resolv',
+      // Names under .test are this server's: a name without an A (or AAAA) record answers
+      // NODATA, as a real zone would, not REFUSED.
+      '--local=/test/',
       '--no-hosts',
       '--no-poll',
       '--pid-file=',
