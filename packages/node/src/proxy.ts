@@ -133,14 +133,18 @@ export function createProxy(
         { service: balancer.service, method: req.method, url: req.url },
         'ballast: upgrade request with a body refused (400)',
       );
-      writeStatus(socket, 400);
+      writeStatus(socket, 400, config.idleTimeoutMs);
       return;
     }
     try {
       new UpgradeExchange(engine, req, socket, head ?? EMPTY).start();
     } catch (error) {
       config.logger.error({ service: balancer.service, error }, 'ballast: upgrade failure');
-      writeError(socket, new ProxyError('BALLAST_UPSTREAM_ERROR', 'Proxy failure', { cause: error }));
+      writeError(
+        socket,
+        new ProxyError('BALLAST_UPSTREAM_ERROR', 'Proxy failure', { cause: error }),
+        config.idleTimeoutMs,
+      );
     }
   };
 

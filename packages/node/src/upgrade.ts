@@ -95,9 +95,20 @@ export class UpgradeExchange extends Exchange {
     };
     tunnels.add(close);
     upstream.on('error', close);
-    upstream.on('close', close);
     socket.on('error', close);
-    socket.on('close', close);
+    // A side that closed after its end: the pipe has ended the other side's writing, which may
+    // still hold bytes for a slow reader (the last message, a close frame). They go out first;
+    // the half-closed timer below bounds the wait.
+    const closed = (from: Duplex, to: Duplex) => (): void => {
+      if (from.readableEnded && !to.destroyed && !to.writableFinished) {
+        to.once('finish', close);
+        halfClosed();
+      } else {
+        close();
+      }
+    };
+    upstream.on('close', closed(upstream, socket));
+    socket.on('close', closed(socket, upstream));
     // One side's FIN is passed on (pipe ends the other's writing side), but a peer that never
     // sends its own would hold the tunnel, its lease and both sockets for good (Node's servers
     // allow half-open sockets). As HAProxy's `timeout client-fin`/`server-fin`, once one side has
@@ -123,6 +134,10 @@ export class UpgradeExchange extends Exchange {
     this.early = undefined;
     upstream.pipe(socket);
     socket.pipe(upstream);
+    // A 101 after close() began (from an instance removed meanwhile, whose pool close() does not
+    // wait for) would open a tunnel that outlives the proxy: it is ended at once, as close() ends
+    // the others.
+    if (this.engine.pools.closed) close();
   }
 
   protected deliver(_attempt: Attempt, response: UpstreamResponse, statusMessage: string | undefined): void {
@@ -136,7 +151,7 @@ export class UpgradeExchange extends Exchange {
   }
 
   protected end(): void {
-    this.socket.end();
+    endThenClose(this.socket, this.engine.config.idleTimeoutMs);
   }
 
   protected stalled(): void {
@@ -148,7 +163,7 @@ export class UpgradeExchange extends Exchange {
   }
 
   protected fail(error: ProxyError): void {
-    writeError(this.socket, error);
+    writeError(this.socket, error, this.engine.config.idleTimeoutMs);
   }
 
   protected cancelled(): void {
@@ -175,17 +190,26 @@ function rawHead(
 }
 
 /** Answers a failed upgrade on the raw socket, as `respondError` would on a response. */
-export function writeError(socket: Duplex, error: ProxyError): void {
+export function writeError(socket: Duplex, error: ProxyError, idleTimeoutMs: number): void {
   const status = error.statusCode;
   writeStatus(
     socket,
     status,
+    idleTimeoutMs,
     status === 503 ? { 'retry-after': String(error.retryAfterSeconds ?? RETRY_AFTER_SECONDS) } : {},
   );
 }
 
-/** A plain-text answer of `status` on the raw socket, which it then closes. */
-export function writeStatus(socket: Duplex, status: number, extra: Record<string, string> = {}): void {
+/**
+ * A plain-text answer of `status` on the raw socket, which it then closes: once the client has
+ * closed its side, or after `idleTimeoutMs` (at most a second) if it keeps it open.
+ */
+export function writeStatus(
+  socket: Duplex,
+  status: number,
+  idleTimeoutMs: number,
+  extra: Record<string, string> = {},
+): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
@@ -198,4 +222,25 @@ export function writeStatus(socket: Duplex, status: number, extra: Record<string
     ...extra,
   };
   socket.end(rawHead(status, undefined, headers) + body);
+  lingerThenClose(socket, Math.min(idleTimeoutMs, STATUS_LINGER_MS));
+}
+
+/** Most time a client has to read a plain-text answer on a raw socket before it is closed. */
+const STATUS_LINGER_MS = 1_000;
+
+/**
+ * Ends `socket` and closes it once `ms` have passed: an answer that is not a tunnel leaves no
+ * connection open, though Node's servers allow half-open sockets and a client may keep its side
+ * open for good (server.closeAllConnections() does not see upgraded sockets).
+ */
+function endThenClose(socket: Duplex, ms: number): void {
+  socket.end();
+  lingerThenClose(socket, ms);
+}
+
+function lingerThenClose(socket: Duplex, ms: number): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), ms);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
