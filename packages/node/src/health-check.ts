@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Balancer, BalancerEvents, Instance, Logger } from '@ballast/core';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { acquireDiagnostics, type DiagnosticsPublisher } from './diagnostics';
 import { upstreamPath } from './headers';
 import { MAX_MS, type HealthCheckConfig } from './options';
@@ -12,6 +12,8 @@ interface Probe {
   readonly url: string;
   timer: NodeJS.Timeout | undefined;
   inflight: ProbeHandler | undefined;
+  /** The last probe dispatched, and its pool: undici may still hold it queued, connecting. */
+  sent: { readonly handler: ProbeHandler; readonly pool: Pool } | undefined;
   passes: number;
   failures: number;
   /** The checker's verdict, by the thresholds; instances start healthy. */
@@ -46,14 +48,24 @@ export class HealthChecker {
     balancer.on('instance-removed', this.onRemoved);
   }
 
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Stops every probe. Returns the pools that still hold a probe undici has not started (queued
+   * while it connects to an instance that does not answer): undici cannot abort such a request,
+   * and closing its pool would wait for it until the connect timeout.
+   */
+  close(): Set<Pool> {
+    const connecting = new Set<Pool>();
+    if (this.closed) return connecting;
     this.closed = true;
     this.balancer.off('instance-added', this.onAdded);
     this.balancer.off('instance-removed', this.onRemoved);
     this.diagnostics.release();
-    for (const probe of this.probes.values()) this.stop(probe);
+    for (const probe of this.probes.values()) {
+      if (probe.sent?.handler.queued === true) connecting.add(probe.sent.pool);
+      this.stop(probe);
+    }
     this.probes.clear();
+    return connecting;
   }
 
   private readonly onAdded = (event: BalancerEvents['instance-added']): void => this.add(event.instance);
@@ -72,6 +84,7 @@ export class HealthChecker {
       url: instance.url,
       timer: undefined,
       inflight: undefined,
+      sent: undefined,
       passes: 0,
       failures: 0,
       healthy: true,
@@ -99,6 +112,14 @@ export class HealthChecker {
     if (!this.current(probe)) return;
     const target = this.pools.get(probe.url);
     if (target === undefined) return;
+    // The last probe timed out while undici was still connecting for it (an instance whose host
+    // drops connection attempts): it cannot be aborted, and another would open another attempt
+    // on top, one per interval. This one fails without a request until that attempt ends.
+    if (probe.sent?.handler.queued === true) {
+      this.record(probe, false, 'the last probe is still connecting');
+      if (this.current(probe)) this.schedule(probe, this.config.intervalMs * (0.9 + 0.2 * this.random()));
+      return;
+    }
     this.diagnostics.sync();
     const handler = new ProbeHandler(
       this.config.timeoutMs,
@@ -113,6 +134,7 @@ export class HealthChecker {
       this.config.expectStatus,
     );
     probe.inflight = handler;
+    probe.sent = { handler, pool: target.pool };
     target.pool.dispatch(
       {
         path: upstreamPath(this.config.path, target.base),
@@ -171,6 +193,8 @@ export class HealthChecker {
 class ProbeHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private done = false;
+  /** Whether undici still holds the request unstarted (queued, or connecting for it). */
+  queued = true;
   private status = 0;
   private readonly timer: NodeJS.Timeout;
 
@@ -191,6 +215,7 @@ class ProbeHandler implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.queued = false;
     if (this.done) controller.abort(new Error('health check abandoned'));
     else this.controller = controller;
   }
@@ -218,6 +243,7 @@ class ProbeHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.queued = false;
     this.settle(false, error.message, false);
   }
 

@@ -86,14 +86,20 @@ export class Pools {
     }
   }
 
-  /** Closes every pool, waiting for requests in flight. */
-  close(): Promise<void> {
-    this.closing ??= Promise.all([...this.pools.values()].map((pool) => pool.close().catch(() => {}))).then(
-      () => {
-        this.pools.clear();
-        this.targets.clear();
-      },
-    );
+  /**
+   * Closes every pool, waiting for requests in flight. A pool in `connecting` (holding a health
+   * probe undici cannot abort, still connecting) with no request running is destroyed instead:
+   * waiting would last until its connect timeout, for requests that never reached the instance.
+   */
+  close(connecting: ReadonlySet<Pool> = new Set()): Promise<void> {
+    this.closing ??= Promise.all(
+      [...this.pools.values()].map((pool) =>
+        (connecting.has(pool) && pool.stats.running === 0 ? pool.destroy() : pool.close()).catch(() => {}),
+      ),
+    ).then(() => {
+      this.pools.clear();
+      this.targets.clear();
+    });
     return this.closing;
   }
 }

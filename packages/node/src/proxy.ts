@@ -169,10 +169,10 @@ export function createProxy(
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      checker?.close();
+      const connecting = checker?.close();
       balancer.off('instance-removed', onRemoved);
       diagnostics.release();
-      await pools.close();
+      await pools.close(connecting);
       // Upgraded sockets left their pools: undici neither waits for them nor closes them.
       for (const closeTunnel of tunnels) closeTunnel();
       if (owned) balancer.close();
