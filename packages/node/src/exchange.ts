@@ -265,15 +265,17 @@ export abstract class Exchange implements AttemptOwner {
       }
     }
     const headers = raw as Record<string, string | string[]>;
-    const coding = headers['transfer-encoding'];
-    if (typeof coding === 'string' && coding.trim().toLowerCase() !== 'chunked') {
+    // Two field lines are one list (RFC 9112 §6.1): gzip, then chunked, is `gzip, chunked`.
+    const lines = headers['transfer-encoding'];
+    const coding = Array.isArray(lines) ? lines.join(', ') : lines;
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
       // undici decodes `chunked` only: the client would get still-coded bytes as the body.
       attempt.cancel(new BadResponseError(`unsupported transfer coding in the response: ${coding}`));
       return;
     }
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
-    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);
+    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req, 200);
     if (refused !== undefined) {
       // The upstream answered; the hook failed. The lease records the upstream's outcome.
       attempt.cancel(refused);

@@ -136,19 +136,21 @@ export function runResponseHook(
   hook: NonNullable<ProxyOptions['onProxyResponse']>,
   response: UpstreamResponse,
   req: IncomingMessage,
+  /** The least status that may go out: 200 for a response (a 1xx is never final), 101 for an upgrade. */
+  minStatus: number,
 ): HookError | undefined {
   try {
     hook(response, req);
-    checkWritable(response);
+    checkWritable(response, minStatus);
   } catch (error) {
     return new HookError('onProxyResponse', error);
   }
   return undefined;
 }
 
-function checkWritable({ statusCode, headers }: UpstreamResponse): void {
-  if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
-    throw new RangeError(`statusCode must be an integer from 100 to 999, got ${String(statusCode)}`);
+function checkWritable({ statusCode, headers }: UpstreamResponse, minStatus: number): void {
+  if (!Number.isInteger(statusCode) || statusCode < minStatus || statusCode > 999) {
+    throw new RangeError(`statusCode must be an integer from ${minStatus} to 999, got ${String(statusCode)}`);
   }
   for (const name in headers) {
     validateHeaderName(name);

@@ -66,7 +66,7 @@ export class UpgradeExchange extends Exchange {
     const protocol = headers.upgrade;
     const response: UpstreamResponse = { statusCode, headers: stripResponseHeaders(headers) };
     const hook = this.engine.config.onProxyResponse;
-    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req);
+    const refused = hook === undefined ? undefined : runResponseHook(hook, response, this.req, 101);
     const load = loadOfResponse(raw);
     if (refused !== undefined || socket.destroyed) {
       lease.release({ ok: true, status: statusCode, latencyMs, load });
