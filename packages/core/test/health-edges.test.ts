@@ -3,7 +3,14 @@
  * ending an ejection for timeouts, Envoy's default for maxEjectionMs, a server reporting 0 %
  * utilization, and the panic threshold, idle recovery, slow start and tiers at their boundaries.
  */
-import { createBalancer, seededRandom, type Balancer, type BalancerEvents, type Lease } from '../src';
+import {
+  createBalancer,
+  seededRandom,
+  type Balancer,
+  type BalancerEvents,
+  type BalancerOptions,
+  type Lease,
+} from '../src';
 import { manualClock, pool } from './helpers';
 
 function record<E extends keyof BalancerEvents>(b: Balancer, e: E): BalancerEvents[E][] {
@@ -20,12 +27,15 @@ function only(b: Balancer, id: string): Lease {
   });
 }
 
+/** A balancer on a manual clock (starting at `start`) and a seeded random. */
+function clocked(options: Omit<BalancerOptions, 'clock' | 'random'>, start = 0) {
+  const clock = manualClock(start);
+  return { clock, b: createBalancer({ clock, random: seededRandom(1), ...options }) };
+}
+
 describe('ejection multiplier decay', () => {
   it('decays one step per clean interval even when no pick came during those intervals', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       instances: pool(3),
       health: { slowStart: false },
     });
@@ -49,10 +59,7 @@ describe('ejection multiplier decay', () => {
 
 describe('a passed active check brings an ejected instance back', () => {
   it('returns to service even when its latency score is low (timeouts that got it ejected)', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       strategy: 'round-robin',
       instances: pool(3),
       health: { slowStart: false },
@@ -79,10 +86,7 @@ describe('a passed active check brings an ejected instance back', () => {
   });
 
   it('control: the same passed check on an instance out for the same low score (not ejected) brings it back', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       strategy: 'round-robin',
       instances: pool(3),
       health: { slowStart: false, outlier: false },
@@ -102,10 +106,7 @@ describe('a passed active check brings an ejected instance back', () => {
 
 describe('restore event', () => {
   it('is emitted when the ejection ends, though a failing check keeps the instance out', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       instances: pool(3),
       health: { slowStart: false },
     });
@@ -153,10 +154,7 @@ describe('outlier options', () => {
 
 describe('ORCA utilization 0', () => {
   it('a report of 0 % utilization does not hand the instance almost all the traffic (gRPC WRR ignores it)', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       strategy: 'weighted-round-robin',
       instances: pool(3),
       health: { slowStart: false },
@@ -199,10 +197,7 @@ describe('boundaries', () => {
     [100, 4, []],
     [100, 5, ['i0:success-rate']],
   ])('success-rate sweep needs requestVolume (%d) on minimumHosts (%d) hosts', (volume, hosts, expected) => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       instances: pool(hosts),
       health: {
         threshold: 0,
@@ -222,10 +217,7 @@ describe('boundaries', () => {
   });
 
   it('an instance out on its score recovers while idle, once, into slow start', () => {
-    const clock = manualClock(0);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
+    const { clock, b } = clocked({
       instances: pool(3),
       health: { outlier: { consecutiveFailures: 0 } },
     });
@@ -246,13 +238,13 @@ describe('boundaries', () => {
   });
 
   it('update() of weight during slow start keeps the ramp factor and ends at the new weight', () => {
-    const clock = manualClock(1_000);
-    const b = createBalancer({
-      clock,
-      random: seededRandom(1),
-      instances: pool(3),
-      health: { slowStart: { windowMs: 30_000 } },
-    });
+    const { clock, b } = clocked(
+      {
+        instances: pool(3),
+        health: { slowStart: { windowMs: 30_000 } },
+      },
+      1_000,
+    );
     const n = b.add({ id: 'n', url: 'http://127.0.0.1:9999' });
     clock.advance(15_000);
     b.pick().release({ ok: true, latencyMs: 1 });
