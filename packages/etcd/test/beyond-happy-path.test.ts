@@ -8,45 +8,24 @@ import {
   type BalancerEvents,
   type Logger,
 } from '@ballast/core';
-import {
-  activeHandles,
-  expectNoHandlesBeyond,
-  failOnProcessErrors,
-  startEtcd,
-  waitFor,
-  type Etcd,
-} from '@ballast/testing';
+import { activeHandles, expectNoHandlesBeyond, failOnProcessErrors, waitFor } from '@ballast/testing';
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance } from '../src';
+import { useEtcd } from './etcd-fixture';
 import { tcpProxy } from './tcp-proxy';
 
-let etcd: Etcd;
-let direct: Etcd3;
-const closers: Array<() => unknown> = [];
+const env = useEtcd();
+const closers = env.closers;
 
 failOnProcessErrors();
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-  direct = new Etcd3({ hosts: etcd.url });
-}, 30_000);
-
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()!();
-});
-
-afterAll(async () => {
-  direct?.close();
-  await etcd?.close();
-});
 
 function watching(service: string, extra: { prefix?: string; logger?: Logger } = {}): Balancer {
   const balancer = createBalancer({
     service,
     logger: extra.logger,
     discovery: etcdDiscovery({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service,
       retryMs: 100,
       timeoutMs: 1_000,
@@ -66,10 +45,10 @@ const ids = (balancer: Balancer) =>
 describe('values', () => {
   it('a JSON string value (a bare URL) gets its id from the key, like an object without id', async () => {
     const dir = '/ballast/services/strings/';
-    closers.push(() => direct.delete().prefix(dir));
-    await direct.put(`${dir}s1`).value(JSON.stringify({ url: 'http://127.0.0.1:7101' }));
+    closers.push(() => env.direct.delete().prefix(dir));
+    await env.direct.put(`${dir}s1`).value(JSON.stringify({ url: 'http://127.0.0.1:7101' }));
     // A value `"http://..."` is accepted (core takes a URL string as an instance) ...
-    await direct.put(`${dir}s2`).value(JSON.stringify('http://127.0.0.1:7102'));
+    await env.direct.put(`${dir}s2`).value(JSON.stringify('http://127.0.0.1:7102'));
     const balancer = watching('strings');
     await waitFor(() => balancer.instances().length === 2, { message: 'two instances' });
     // ... but README: "id defaults to the key's last segment". Observed: ['http://127.0.0.1:7102', 's1'].
@@ -79,9 +58,9 @@ describe('values', () => {
   // README "instances that stay keep their health" for a value edited in place.
   it('a value rewritten with a new weight, zone and metadata updates the instance in place, keeping what it learned', async () => {
     const dir = '/ballast/services/in-place/';
-    closers.push(() => direct.delete().prefix(dir));
-    await direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7201', weight: 1 }));
-    await direct.put(`${dir}b`).value(JSON.stringify({ url: 'http://127.0.0.1:7202' }));
+    closers.push(() => env.direct.delete().prefix(dir));
+    await env.direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7201', weight: 1 }));
+    await env.direct.put(`${dir}b`).value(JSON.stringify({ url: 'http://127.0.0.1:7202' }));
     const balancer = watching('in-place');
     await waitFor(() => balancer.instances().length === 2, { message: 'two instances' });
     const updates: BalancerEvents['discovery-update'][] = [];
@@ -91,7 +70,7 @@ describe('values', () => {
     const before = balancer.get('a')!;
     expect(before.requests).toBe(1);
 
-    await direct.put(`${dir}a`).value(
+    await env.direct.put(`${dir}a`).value(
       JSON.stringify({
         url: 'http://127.0.0.1:7201',
         weight: 5,
@@ -114,15 +93,15 @@ describe('values', () => {
   // A deleted key drops the instance; the same key put again is a new instance.
   it('a key deleted and put again is removed, then added fresh', async () => {
     const dir = '/ballast/services/again/';
-    closers.push(() => direct.delete().prefix(dir));
-    await direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7301' }));
-    await direct.put(`${dir}keep`).value(JSON.stringify({ url: 'http://127.0.0.1:7302' }));
+    closers.push(() => env.direct.delete().prefix(dir));
+    await env.direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7301' }));
+    await env.direct.put(`${dir}keep`).value(JSON.stringify({ url: 'http://127.0.0.1:7302' }));
     const balancer = watching('again');
     await waitFor(() => balancer.instances().length === 2, { message: 'two instances' });
     balancer.pick({ exclude: ['keep'] }).release({ ok: true, latencyMs: 3 });
-    await direct.delete().key(`${dir}a`);
+    await env.direct.delete().key(`${dir}a`);
     await waitFor(() => balancer.get('a') === undefined, { message: 'a removed' });
-    await direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7301' }));
+    await env.direct.put(`${dir}a`).value(JSON.stringify({ url: 'http://127.0.0.1:7301' }));
     await waitFor(() => balancer.get('a') !== undefined, { message: 'a back' });
     expect(balancer.get('a')!.requests).toBe(0);
     expect(ids(balancer)).toEqual(['a', 'keep']);
@@ -132,18 +111,18 @@ describe('values', () => {
 describe('neighbouring directories', () => {
   // The watched range ends at the service's own slash.
   it('service "a" sees neither service "ab" nor a prefix that extends its own', async () => {
-    closers.push(() => direct.delete().prefix('/svc'));
-    await direct.put('/svc/a/x').value(JSON.stringify({ url: 'http://127.0.0.1:7401' }));
-    await direct.put('/svc/ab/y').value(JSON.stringify({ url: 'http://127.0.0.1:7402' }));
-    await direct.put('/svcx/a/z').value(JSON.stringify({ url: 'http://127.0.0.1:7403' }));
-    await direct.put('/svc/a').value(JSON.stringify({ url: 'http://127.0.0.1:7404' }));
+    closers.push(() => env.direct.delete().prefix('/svc'));
+    await env.direct.put('/svc/a/x').value(JSON.stringify({ url: 'http://127.0.0.1:7401' }));
+    await env.direct.put('/svc/ab/y').value(JSON.stringify({ url: 'http://127.0.0.1:7402' }));
+    await env.direct.put('/svcx/a/z').value(JSON.stringify({ url: 'http://127.0.0.1:7403' }));
+    await env.direct.put('/svc/a').value(JSON.stringify({ url: 'http://127.0.0.1:7404' }));
     const warnings: unknown[] = [];
     const logger: Logger = { debug() {}, info() {}, error() {}, warn: (obj) => void warnings.push(obj) };
     const balancer = watching('a', { prefix: '/svc', logger });
     await waitFor(() => balancer.instances().length === 1, { message: 'x' });
-    await direct.put('/svc/ab/y2').value(JSON.stringify({ url: 'http://127.0.0.1:7405' }));
-    await direct.put('/svcx/a/z2').value(JSON.stringify({ url: 'http://127.0.0.1:7406' }));
-    await direct.put('/svc/a/x2').value(JSON.stringify({ url: 'http://127.0.0.1:7407' }));
+    await env.direct.put('/svc/ab/y2').value(JSON.stringify({ url: 'http://127.0.0.1:7405' }));
+    await env.direct.put('/svcx/a/z2').value(JSON.stringify({ url: 'http://127.0.0.1:7406' }));
+    await env.direct.put('/svc/a/x2').value(JSON.stringify({ url: 'http://127.0.0.1:7407' }));
     await waitFor(() => balancer.get('x2') !== undefined, { message: 'x2' });
     expect(ids(balancer)).toEqual(['x', 'x2']);
     expect(warnings).toEqual([]);
@@ -172,14 +151,14 @@ async function fill(
 
 describe('a directory of thousands of instances', () => {
   it('lists 6 000 instances whose values add up to more than 4 MiB (gRPC default receive limit)', async () => {
-    const client = direct;
+    const client = env.direct;
     const dir = '/ballast/services/big/';
     closers.push(() => client.delete().prefix(dir));
     // ~900 bytes per key: a few labels an operator might put in metadata.
     await fill(client, dir, 6_000, { build: 'b'.repeat(400), owner: 'o'.repeat(400) });
     const balancer = createBalancer({
       service: 'big',
-      discovery: etcdDiscovery({ hosts: etcd.url, service: 'big', retryMs: 100, timeoutMs: 5_000 }),
+      discovery: etcdDiscovery({ hosts: env.etcd.url, service: 'big', retryMs: 100, timeoutMs: 5_000 }),
     });
     closers.push(() => balancer.close());
     await waitFor(() => balancer.snapshot().discovery!.state !== 'pending', {
@@ -208,13 +187,18 @@ function refusedField(fn: () => unknown): string | undefined {
 
 describe('hosts: an etcd URL is refused naming the field, or it works', () => {
   it('etcdDiscovery with a trailing-slash URL (http://127.0.0.1:<port>/) lists the directory, or is refused naming hosts', async () => {
-    await direct.put('/ballast/services/slash/a').value(JSON.stringify({ url: 'http://127.0.0.1:7001' }));
-    closers.push(() => direct.delete().prefix('/ballast/services/slash/'));
+    await env.direct.put('/ballast/services/slash/a').value(JSON.stringify({ url: 'http://127.0.0.1:7001' }));
+    closers.push(() => env.direct.delete().prefix('/ballast/services/slash/'));
     let balancer: Balancer | undefined;
     const field = refusedField(() => {
       balancer = createBalancer({
         service: 'slash',
-        discovery: etcdDiscovery({ hosts: `${etcd.url}/`, service: 'slash', retryMs: 100, timeoutMs: 1_000 }),
+        discovery: etcdDiscovery({
+          hosts: `${env.etcd.url}/`,
+          service: 'slash',
+          retryMs: 100,
+          timeoutMs: 1_000,
+        }),
       });
     });
     if (field !== undefined) {
@@ -229,7 +213,7 @@ describe('hosts: an etcd URL is refused naming the field, or it works', () => {
 
   it('registerInstance with a trailing-slash URL registers, or is refused naming hosts', async () => {
     const outcome = await registerInstance({
-      hosts: `${etcd.url}/`,
+      hosts: `${env.etcd.url}/`,
       service: 'slash-reg',
       instance: { id: 'r1', url: 'http://127.0.0.1:7002' },
       ttlSeconds: 5,
@@ -284,10 +268,10 @@ describe('hosts: an etcd URL is refused naming the field, or it works', () => {
 
 /** The lease holding `key` ('0' when the key is missing) and that lease's granted TTL. */
 async function leaseOf(key: string): Promise<{ id: string; grantedTTL: number }> {
-  const res = await direct.get(key).exec();
+  const res = await env.direct.get(key).exec();
   const id = res.kvs[0]?.lease ?? '0';
   if (id === '0') return { id, grantedTTL: 0 };
-  const ttl = await direct.leaseClient.leaseTimeToLive({ ID: id });
+  const ttl = await env.direct.leaseClient.leaseTimeToLive({ ID: id });
   return { id, grantedTTL: Number(ttl.grantedTTL) };
 }
 
@@ -296,7 +280,7 @@ describe('registerInstance lease', () => {
     // ttlSeconds: 1 was accepted, and etcd, whose smallest lease is 1.5 election timeouts (2 s
     // by default), granted 2: the key of a dead process stayed twice as long as configured.
     const registration = await registerInstance({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 'ttl-two',
       instance: { id: 't2', url: 'http://127.0.0.1:7501' },
       ttlSeconds: 2,
@@ -310,7 +294,7 @@ describe('registerInstance lease', () => {
   // answered with TTL 0).
   it('a lease revoked in etcd (operator, lease expiry) is replaced and the key written again', async () => {
     const registration = await registerInstance({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 'revoked',
       instance: { id: 'r1', url: 'http://127.0.0.1:7502' },
       ttlSeconds: 3,
@@ -319,7 +303,7 @@ describe('registerInstance lease', () => {
     });
     closers.push(() => registration.close());
     const first = await leaseOf(registration.key);
-    await direct.leaseClient.leaseRevoke({ ID: first.id });
+    await env.direct.leaseClient.leaseRevoke({ ID: first.id });
     const deadline = Date.now() + 4_000;
     let now = first;
     while (Date.now() < deadline) {
@@ -334,7 +318,7 @@ describe('registerInstance lease', () => {
   // A partition longer than the TTL but shorter than etcd3's 2 x TTL "lost" deadline:
   // etcd expired the lease; on reconnection the registration comes back.
   it('a partition that outlasts the lease on the server side re-registers as soon as etcd answers', async () => {
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
     const registration = await registerInstance({
       hosts: proxy.url,
@@ -365,14 +349,14 @@ describe('registerInstance lease', () => {
   it('close() deletes the key at once and leaves no timer or socket open', async () => {
     const baseline = activeHandles();
     const registration = await registerInstance({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 'closing',
       instance: { id: 'k1', url: 'http://127.0.0.1:7504' },
       ttlSeconds: 30,
     });
     expect((await leaseOf(registration.key)).id).not.toBe('0');
     await registration.close();
-    expect((await direct.get(registration.key).exec()).kvs).toEqual([]);
+    expect((await env.direct.get(registration.key).exec()).kvs).toEqual([]);
     await registration.close(); // idempotent
     await expectNoHandlesBeyond(baseline, 3_000);
   });

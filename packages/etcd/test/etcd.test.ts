@@ -11,15 +11,14 @@ import {
   activeHandles,
   expectNoHandlesBeyond,
   requireBinary,
-  startEtcd,
   startProcess,
   waitFor,
-  type Etcd,
   type StartedProcess,
 } from '@ballast/testing';
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance, type Registration } from '../src';
+import { useEtcd } from './etcd-fixture';
 import { tcpProxy } from './tcp-proxy';
 
 // A real etcd (Debian package etcd-server) on free loopback ports with a temporary data dir,
@@ -28,27 +27,18 @@ import { tcpProxy } from './tcp-proxy';
 const TTL_SECONDS = 2;
 const FIXTURE = path.join(__dirname, 'fixtures', 'instance.ts');
 
-let etcd: Etcd;
+const env = useEtcd();
+const closers = env.closers;
 const children: StartedProcess[] = [];
-const closers: Array<() => unknown> = [];
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-}, 30_000);
 
 afterEach(async () => {
-  while (closers.length > 0) await closers.pop()!();
   await Promise.all(children.splice(0).map((p) => p.stop('SIGKILL')));
-});
-
-afterAll(async () => {
-  await etcd?.close();
 });
 
 /** Starts one registering service process; resolves once it is registered (`match` is its URL). */
 async function spawnInstance(service: string, id: string): Promise<StartedProcess> {
   const started = await startProcess(FIXTURE, {
-    args: [etcd.url, service, id, String(TTL_SECONDS)],
+    args: [env.etcd.url, service, id, String(TTL_SECONDS)],
     ready: /registered \S+ (\S+)/,
   });
   children.push(started);
@@ -74,7 +64,7 @@ function watchingBalancer(service: string, logger?: Logger): Balancer {
   const balancer = createBalancer({
     service,
     logger,
-    discovery: etcdDiscovery({ hosts: etcd.url, service, retryMs: 100, timeoutMs: 1_000 }),
+    discovery: etcdDiscovery({ hosts: env.etcd.url, service, retryMs: 100, timeoutMs: 1_000 }),
   });
   closers.push(() => balancer.close());
   return balancer;
@@ -133,7 +123,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     const registrations: Registration[] = [];
     const register = async (id: string, port: number) => {
       const registration = await registerInstance({
-        hosts: etcd.url,
+        hosts: env.etcd.url,
         service: 'carts',
         instance: { id, url: `http://127.0.0.1:${port}`, zone: 'z1' },
         ttlSeconds: 5,
@@ -153,7 +143,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     for (const b of [first, second])
       await waitFor(() => b.instances().length === 2, { message: 'two instances' });
 
-    await etcd.kill();
+    await env.etcd.kill();
     try {
       await waitFor(() => errors.length > 0, { message: 'the watch to notice the outage' });
       for (const b of [first, second]) {
@@ -162,7 +152,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
         expect(b.pick().instance.zone).toBe('z1');
       }
     } finally {
-      await etcd.start();
+      await env.etcd.start();
     }
     for (const b of [first, second])
       await waitFor(() => b.snapshot().discovery!.state === 'ok', { timeoutMs: 10_000, message: 'recovery' });
@@ -183,7 +173,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   it('a registration whose lease ran out during a long outage registers again under a new lease', async () => {
     const { messages, logger } = recordingLogger();
     const registration = await registerInstance({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 'phoenix',
       instance: { id: 'p1', url: 'http://127.0.0.1:4100' },
       ttlSeconds: 2,
@@ -192,12 +182,12 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
       logger,
     });
     closers.push(() => registration.close());
-    await etcd.kill();
+    await env.etcd.kill();
     try {
       // etcd3 gives a lease up after two TTLs without a keep-alive.
       await waitFor(() => messages.some((m) => /lease lost/.test(m)), { message: 'the lease to be lost' });
     } finally {
-      await etcd.start();
+      await env.etcd.start();
     }
     await waitFor(() => messages.some((m) => /registered in etcd again/.test(m)), {
       timeoutMs: 10_000,
@@ -218,7 +208,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   });
 
   it('skips values that are not valid instance JSON with a warning, and keeps watching', async () => {
-    const client = new Etcd3({ hosts: etcd.url });
+    const client = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => client.close());
     const dir = '/ballast/services/carts-bad/';
     await client.put(`${dir}good`).value(JSON.stringify({ url: 'http://127.0.0.1:5001' }));
@@ -264,7 +254,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   }, 20_000);
 
   it('applies every key of a change that touches several at once (one transaction, one range delete)', async () => {
-    const client = new Etcd3({ hosts: etcd.url });
+    const client = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => client.close());
     const dir = '/ballast/services/batch/';
     closers.push(() => client.delete().prefix(dir));
@@ -298,7 +288,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
   });
 
   it('values that are all invalid are a discovery failure: the last good list keeps serving', async () => {
-    const client = new Etcd3({ hosts: etcd.url });
+    const client = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => client.close());
     const dir = '/ballast/services/all-bad/';
     closers.push(() => client.delete().prefix(dir));
@@ -325,7 +315,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
 
   /** A balancer discovering `service` through a TCP proxy to etcd, and the handles before it. */
   async function throughProxy(service: string) {
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
     const baseline = activeHandles();
     const balancer = createBalancer({
@@ -408,7 +398,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
     [{ instance: 42 }, 'instance'],
   ])('registerInstance rejects %p naming %s', async (patch, field) => {
     const options = {
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 's',
       instance: { url: 'http://127.0.0.1:3000' },
       ttlSeconds: 2,
@@ -420,7 +410,7 @@ describe('etcdDiscovery and registerInstance against a real etcd', () => {
 
 describe('odd input from the directory and the options', () => {
   it('a deregistration is applied even when a stray, invalid key sits in the service directory', async () => {
-    const client = new Etcd3({ hosts: etcd.url });
+    const client = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => client.close());
     const dir = '/ballast/services/stray/';
     closers.push(() => client.delete().prefix(dir));
@@ -428,7 +418,7 @@ describe('odd input from the directory and the options', () => {
     // skipped with a warning).
     await client.put(`${dir}config/owner`).value('{"team":"payments"}');
     const registration = await registerInstance({
-      hosts: etcd.url,
+      hosts: env.etcd.url,
       service: 'stray',
       instance: { id: 's1', url: 'http://127.0.0.1:4501' },
       ttlSeconds: 5,
@@ -447,7 +437,7 @@ describe('odd input from the directory and the options', () => {
 
   it('a warn-only logger is completed with no-ops: a keep-alive failure never throws out of a timer', async () => {
     // A proxy that stops forwarding: the keep-alive stream times out after one TTL.
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
     const hosts = proxy.url;
 

@@ -1,28 +1,17 @@
 // Discovery and registration through outages that lose etcd's history: a compaction of the
 // revision a watch would resume from, and an etcd back without its data (revisions start over).
 import { createBalancer, type Balancer } from '@ballast/core';
-import { failOnProcessErrors, startEtcd, waitFor, type Etcd } from '@ballast/testing';
+import { failOnProcessErrors, startEtcd, waitFor } from '@ballast/testing';
 import { Etcd3 } from 'etcd3';
 
 import { etcdDiscovery, registerInstance } from '../src';
+import { useEtcd } from './etcd-fixture';
 import { tcpProxy } from './tcp-proxy';
 
-let etcd: Etcd;
-const closers: Array<() => unknown> = [];
+const env = useEtcd();
+const closers = env.closers;
 
 failOnProcessErrors();
-
-beforeAll(async () => {
-  etcd = await startEtcd();
-}, 30_000);
-
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()!();
-});
-
-afterAll(async () => {
-  await etcd?.close();
-});
 
 function discovering(hosts: string, service: string): Balancer {
   const balancer = createBalancer({
@@ -43,9 +32,9 @@ const value = (port: number) => JSON.stringify({ url: `http://127.0.0.1:${port}`
 
 describe('etcdDiscovery under faults', () => {
   it('follows the directory again after its watched revision was compacted during a partition', async () => {
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
-    const direct = new Etcd3({ hosts: etcd.url });
+    const direct = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => direct.close());
     const dir = '/ballast/services/compacted/';
     closers.push(() => direct.delete().prefix(dir));
@@ -80,9 +69,9 @@ describe('etcdDiscovery under faults', () => {
   it('follows an etcd that came back without its data (its revisions start over)', async () => {
     const fresh = await startEtcd();
     closers.push(() => fresh.close());
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
-    const old = new Etcd3({ hosts: etcd.url });
+    const old = new Etcd3({ hosts: env.etcd.url });
     closers.push(() => old.close());
     const dir = '/ballast/services/amnesia/';
     closers.push(() => old.delete().prefix(dir));
@@ -109,7 +98,7 @@ describe('registerInstance under faults', () => {
   it('registers again in an etcd that came back without its data', async () => {
     const fresh = await startEtcd();
     closers.push(() => fresh.close());
-    const proxy = await tcpProxy(etcd.url);
+    const proxy = await tcpProxy(env.etcd.url);
     closers.push(() => proxy.close());
     const registration = await registerInstance({
       hosts: proxy.url,
